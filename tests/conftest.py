@@ -82,3 +82,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real audio samples not found at {SHARED_DATA} (set EDGEDISTILL_SHARED_DATA)")
     return SHARED_DATA
+
+
+def _limit_threads() -> None:
+    """Keep torch to EDGEDISTILL_TEST_THREADS threads (default 2) so parallel runs do not oversubscribe."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(int(os.environ.get("EDGEDISTILL_TEST_THREADS", "2")))
+
+
+_limit_threads()

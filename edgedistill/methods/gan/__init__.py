@@ -1,0 +1,1 @@
+"""The GAN dataset distiller (generator + discriminator trained as a distiller). Imports torch."""
