@@ -20,6 +20,8 @@ ESPEAK_RATE = 22050
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
 _RETRIEVAL, _POS_CHARACTER = 1, 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
+# Variants that do not sound like a person (robots, whispers, effects): left out of synthesis.
+NOVELTY = ("Demonic", "UniRobot", "anikaRobot", "robosoft", "whisper", "croak", "Tweaky")
 _LOCK = threading.Lock()
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -64,9 +66,10 @@ def _voices() -> tuple[str, ...]:
     return tuple(f"{accent}+{variant}" for accent in ACCENTS for variant in variants)
 
 
-def english_voices() -> list[str]:
-    """Every "accent+variant" voice name (accents x variants of espeak-ng-data), in a fixed order."""
-    return list(_voices())
+def english_voices(novelty: bool = False) -> list[str]:
+    """Every "accent+variant" voice name (accents x variants of espeak-ng-data), in a fixed order;
+    without `novelty`, variants that do not sound like a person (NOVELTY) are left out."""
+    return [v for v in _voices() if novelty or not v.split("+")[1].startswith(NOVELTY)]
 
 
 def synthesize_word(text: str, voice: str, rate: int = 160, pitch: int = 50, pitch_range: int = 50,

@@ -44,7 +44,7 @@ class Speaker:
 
 def synthesize(out: str | Path, words: str | Sequence[str] | None = None, per_word: int = 60, seed: int = 0, *,
                speakers: int | None = None, noise_dir: str | Path | None = None,
-               snr_db: tuple[float, float] = (5.0, 30.0), sample_rate: int = 16000, clip_seconds: float = 1.0,
+               snr_db: tuple[float, float] = (10.0, 30.0), sample_rate: int = 16000, clip_seconds: float = 1.0,
                workers: int = 1, progress: bool = True) -> Path:
     """Write `per_word` clips of each word to a new folder `out` and return it.
 
