@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import features, inspect
+from edgedistill.cli import data, features, inspect
 
 app = typer.Typer(
     name="edgedistill",
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
 app.command("inspect")(inspect.inspect)
 
