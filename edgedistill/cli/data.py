@@ -94,7 +94,7 @@ def describe(fs) -> dict:
     by_split = {s: {label: int(((fs.split == s) & (fs.y == k)).sum()) for k, label in enumerate(fs.labels)}
                 for s in ("train", "valid", "test") if (fs.split == s).any()}
     return {
-        "path": str(fs.meta and extra.get("root", "")), "dataset": fs.dataset, "n_items": len(fs), "n_classes": fs.n_classes,
+        "source_root": extra.get("root", ""), "dataset": fs.dataset, "n_items": len(fs), "n_classes": fs.n_classes,
         "labels": list(fs.labels), "feature_id": fs.feature_id, "shape": list(fs.config.shape),
         "split_counts": {s: sum(c.values()) for s, c in by_split.items()}, "fold_counts": extra.get("fold_counts", {}),
         "n_speakers": len(extra.get("speakers", [])), "protocol": extra.get("protocol", ""),

@@ -13,16 +13,17 @@ import numpy as np
 
 
 def group_split(labels: Sequence[str], groups: Sequence[str], test: float = 0.1, valid: float = 0.1,
-                seed: int = 0) -> list[str]:
+                seed: int = 0, strict: bool = False) -> list[str]:
     """Assign whole groups (speakers, source recordings) to test / valid / train.
 
     Groups are shuffled (seeded) and dealt to the split furthest below its target share of
     items, so no group appears in two splits. With fewer than 3 groups, or when a group is
-    empty (""), falls back to a class-stratified split of the items (see `stratified_split`).
+    empty (""), falls back to a class-stratified split of the items (see `stratified_split`),
+    unless `strict`: then groups are never split (one group: all train; two: test and train).
     """
     groups = [str(g) for g in groups]
     unique = sorted(set(groups))
-    if len(unique) < 3 or "" in unique:
+    if "" in unique or (len(unique) < 3 and not strict):
         return stratified_split(labels, test, valid, seed)
     rng = np.random.default_rng(seed)
     sizes = defaultdict(int)
@@ -50,7 +51,7 @@ def stratified_group_split(labels: Sequence[str], groups: Sequence[str], test: f
     """Class-stratified, keeping each group (e.g. clips of one source recording) in one split.
 
     Within every class, whole groups are dealt to test / valid / train by `group_split`'s rule
-    (falling back to item level when the class has fewer than 3 groups). Assumes a group does
+    (strict: a class with fewer than 3 groups lacks valid or test items rather than split one). Assumes a group does
     not span classes (true for source recordings; use `group_split` for speakers).
     """
     out = ["train"] * len(labels)
@@ -59,7 +60,7 @@ def stratified_group_split(labels: Sequence[str], groups: Sequence[str], test: f
         by_class[str(label)].append(i)
     for k, label in enumerate(sorted(by_class)):
         index = by_class[label]
-        parts = group_split([label] * len(index), [str(groups[i]) for i in index], test, valid, seed + k)
+        parts = group_split([label] * len(index), [str(groups[i]) for i in index], test, valid, seed + k, strict=True)
         for i, part in zip(index, parts):
             out[i] = part
     return out

@@ -38,17 +38,18 @@ def load(root: str | Path, *, words: str | list[str] | None = None, unknown: boo
     lists = {name: _read_list(root / f"{name}_list.txt") for name in ("testing", "validation")}
     rng = np.random.default_rng(seed)
     items = _word_items(root, words, lists)
+    per_keyword = len(items) / len(words)
     labels = list(words)
     if unknown:
         others = _word_items(root, [w for w in present if w not in words], lists, label=UNKNOWN)
-        keep = int(round(unknown_per_class * len(items) / len(words)))
+        keep = int(round(unknown_per_class * per_keyword))
         if len(others) > keep:
             others = [others[i] for i in sorted(rng.choice(len(others), keep, replace=False))]
         items += others
         labels.append(UNKNOWN)
     if silence:
         noise = Path(noise_dir) if noise_dir else root / NOISE
-        items += _silence_items(root, noise, int(round(silence_per_class * len(items) / len(words))), rng)
+        items += _silence_items(root, noise, int(round(silence_per_class * per_keyword)), rng)
         labels.append(SILENCE)
     notes = ["official split from testing_list.txt / validation_list.txt"]
     return Manifest("gsc", root, items, labels, "split", notes)
