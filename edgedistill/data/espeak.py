@@ -1,9 +1,11 @@
 """Offline text-to-speech through libespeak-ng shipped by the PyPI package `espeakng-loader`.
 
 A thin ctypes binding (no system install): `synthesize_word(text, voice, rate, pitch, ...)`
-returns int16 samples at `ESPEAK_RATE` Hz. espeak-ng is deterministic: the same text and
-parameters give the same samples. The library keeps global state, so calls are serialised by
-a lock. `english_voices()` lists "language+variant" names (8 English accents x the variants
+returns int16 samples at `ESPEAK_RATE` Hz. Determinism: most voice variants add breath noise
+from espeak-ng's own random generator (seeded from the clock at start-up) and the synthesiser
+keeps state between utterances (pitch flutter, echo), so samples are reproducible only for the
+same sequence of calls in a fresh process after `seed(n)`; `edgedistill.data.synth` renders
+each fixed chunk of clips in a new process for that reason. Calls are serialised by a lock. `english_voices()` lists "language+variant" names (8 English accents x the variants
 shipped in espeak-ng-data/voices/!v). Must not import torch.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 
 ESPEAK_RATE = 22050
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
-_RETRIEVAL, _POS_CHARACTER = 1, 1
+_SYNCHRONOUS, _POS_CHARACTER = 2, 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 # Variants that do not sound like a person (robots, whispers, effects): left out of synthesis.
 NOVELTY = ("Demonic", "UniRobot", "anikaRobot", "robosoft", "whisper", "croak", "Tweaky")
@@ -39,9 +41,10 @@ class _Engine:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        rate = lib.espeak_Initialize(_RETRIEVAL, 0, str(self.data_path).encode(), 0)
+        rate = lib.espeak_Initialize(_SYNCHRONOUS, 0, str(self.data_path).encode(), 0)
         if rate != ESPEAK_RATE:
             raise RuntimeError(f"espeak-ng initialised at {rate} Hz, expected {ESPEAK_RATE}")
         self.chunks: list[np.ndarray] = []
@@ -64,6 +67,17 @@ def _engine() -> _Engine:
 def _voices() -> tuple[str, ...]:
     variants = sorted(p.name for p in (_engine().data_path / "voices" / "!v").iterdir() if p.is_file() and " " not in p.name)
     return tuple(f"{accent}+{variant}" for accent in ACCENTS for variant in variants)
+
+
+def seed(value: int) -> None:
+    """Seed espeak-ng's noise generator (call once in a fresh process, before synthesising)."""
+    with _LOCK:
+        _engine().lib.espeak_ng_SetRandSeed(int(value) % (2**31))
+
+
+def fresh() -> bool:
+    """True while this process has not started espeak-ng (its state is still the initial one)."""
+    return _engine.cache_info().currsize == 0
 
 
 def english_voices(novelty: bool = False) -> list[str]:

@@ -18,7 +18,6 @@ import json
 import shutil
 import tempfile
 import wave
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 from edgedistill.data.datasets._common import as_list
 from edgedistill.data.splits import group_split
 
+CHUNK = 100  # clips per fresh synthesis process (fixed: the bytes must not depend on `workers`)
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 
@@ -146,29 +146,31 @@ def _load_noise(folder: Path, sample_rate: int) -> list[np.ndarray]:
 
 
 def _render_all(tmp: Path, jobs: list, noise: list, settings: dict, workers: int, progress: bool) -> list[dict]:
+    """Render fixed chunks of CHUNK clips, each in a fresh process (espeak-ng keeps state between
+    utterances, see `edgedistill.data.espeak`), so the bytes depend only on the seed."""
+    import multiprocessing
+    import sys
+
     from edgedistill.data.prepare import _progress
 
-    chunks = [jobs[i : i + 50] for i in range(0, len(jobs), 50)]
-    tasks = [(tmp, chunk, noise, settings) for chunk in chunks]
+    tasks = [(tmp, k, jobs[i : i + CHUNK], noise, settings) for k, i in enumerate(range(0, len(jobs), CHUNK))]
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     rows: list[dict] = []
-    with _progress(progress, len(jobs), "synthesising") as advance:
-        if workers <= 1 or len(tasks) <= 1:
-            results = map(_render_chunk, tasks)
-        else:
-            import multiprocessing
-
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-            results = pool.map(_render_chunk, tasks)
-        for chunk_rows in results:
+    with _progress(progress, len(jobs), "synthesising") as advance, \
+            multiprocessing.get_context(method).Pool(max(1, min(workers, len(tasks))), maxtasksperchild=1) as pool:
+        for chunk_rows in pool.imap(_render_chunk, tasks):
             rows += chunk_rows
             advance(len(chunk_rows))
-        if workers > 1 and len(tasks) > 1:
-            pool.shutdown()
     return rows
 
 
 def _render_chunk(task: tuple) -> list[dict]:
-    tmp, jobs, noise, settings = task
+    from edgedistill.data import espeak
+
+    tmp, k, jobs, noise, settings = task
+    if not espeak.fresh():
+        raise RuntimeError("synthesis chunks must run in a fresh process (espeak-ng state would leak between chunks)")
+    espeak.seed(int(np.random.default_rng([settings["seed"], k]).integers(2**31)))
     rows = []
     for w, word, n, speaker in jobs:
         rng = np.random.default_rng([settings["seed"], w, n])

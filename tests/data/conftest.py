@@ -138,3 +138,23 @@ def write_tone():
 def write_table():
     """write_table(path, header, rows) writes a CSV."""
     return write_csv
+
+
+@pytest.fixture
+def probe_accuracy():
+    """probe_accuracy(featureset) -> test accuracy of a ridge probe trained on its train split."""
+    return _probe_accuracy
+
+
+def _probe_accuracy(fs) -> float:
+    """Test accuracy of ridge regression on per-coefficient mean/std and low temporal FFT bins."""
+    def pool(x):
+        x = np.asarray(x)
+        return np.concatenate([x.mean(-1), x.std(-1), np.abs(np.fft.rfft(x, axis=-1))[:, :, :8].reshape(len(x), -1)], 1)
+
+    train, test = fs.by_split("train"), fs.by_split("test")
+    a, b = pool(train.x), pool(test.x)
+    mu, sd = a.mean(0), a.std(0) + 1e-6
+    a, b = (a - mu) / sd, (b - mu) / sd
+    w = np.linalg.solve(a.T @ a + 10 * np.eye(a.shape[1]), a.T @ np.eye(fs.n_classes)[train.y])
+    return float((np.argmax(b @ w, 1) == test.y).mean())

@@ -125,22 +125,9 @@ def test_shared_emodb_and_speech_commands(shared_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_shared_fsdd_prepare_and_linear_probe(shared_data, tmp_path):
+def test_shared_fsdd_prepare_and_linear_probe(shared_data, tmp_path, probe_accuracy):
     """The full FSDD sample: 3000 clips, and the features separate digits (ridge probe >= 0.7)."""
     fs = FeatureSet.load(prepare("fsdd", shared_data / "fsdd", "kws", tmp_path / "fsdd", progress=False))
     assert len(fs) == 3000
     assert probe_accuracy(fs) >= 0.7
 
-
-def probe_accuracy(fs) -> float:
-    """Test accuracy of ridge regression on per-coefficient mean/std and low temporal FFT bins."""
-    def pool(x):
-        x = np.asarray(x)
-        return np.concatenate([x.mean(-1), x.std(-1), np.abs(np.fft.rfft(x, axis=-1))[:, :, :8].reshape(len(x), -1)], 1)
-
-    train, test = fs.by_split("train"), fs.by_split("test")
-    a, b = pool(train.x), pool(test.x)
-    mu, sd = a.mean(0), a.std(0) + 1e-6
-    a, b = (a - mu) / sd, (b - mu) / sd
-    w = np.linalg.solve(a.T @ a + 10 * np.eye(a.shape[1]), a.T @ np.eye(fs.n_classes)[train.y])
-    return float((np.argmax(b @ w, 1) == test.y).mean())
