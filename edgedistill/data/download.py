@@ -22,6 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from edgedistill.data.progress import progress_bar, say
+
 GIB = 1 << 30
 
 
@@ -67,7 +69,7 @@ def download(name: str, root: str | Path, *, url: str | None = None, checksum: s
     root.mkdir(parents=True, exist_ok=True)
     target = root / source.folder
     if (target / ".edgedistill-complete").exists():
-        _say(progress, f"{target}: already downloaded and extracted")
+        say(progress, f"{target}: already downloaded and extracted")
         return target
     url = url or source.url
     checksum = checksum or source.checksum
@@ -112,7 +114,7 @@ def fetch(url: str, dest: str | Path, *, checksum: str | None = None, max_bytes:
             part.unlink()
             raise ValueError(f"{url}: checksum mismatch (expected {checksum}, got {got}); the corrupt download was deleted, run again")
     else:
-        _say(progress, f"{url}: no published checksum; sha256 of the download is {_digest(part, 'sha256:')} "
+        say(progress, f"{url}: no published checksum; sha256 of the download is {_digest(part, 'sha256:')} "
                        "(pass it as the checksum to pin this file)")
     os.replace(part, dest)
     return dest
@@ -120,10 +122,8 @@ def fetch(url: str, dest: str | Path, *, checksum: str | None = None, max_bytes:
 
 def _stream(response, part: Path, *, append: bool, start: int, total: int | None, max_bytes: int, url: str,
             progress: bool) -> None:
-    from edgedistill.data.prepare import _progress
-
     done = start
-    with open(part, "ab" if append else "wb") as handle, _progress(progress, total or 0, f"download {part.name}") as advance:
+    with open(part, "ab" if append else "wb") as handle, progress_bar(progress, total or 0, f"download {part.name}") as advance:
         while block := response.read(1 << 20):
             done += len(block)
             if done > max_bytes:
@@ -234,9 +234,3 @@ def _extract_zip(archive: Path, tmp: Path, dest: Path, root: Path, limit: int) -
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ValueError(f"{archive}: not a readable archive ({err}); delete it and download again") from None
 
-
-def _say(enabled: bool, message: str) -> None:
-    if enabled:
-        from edgedistill.cli.output import log
-
-        log.print(message, highlight=False, markup=False)

@@ -25,6 +25,7 @@ from edgedistill.artifacts import ArtifactError, read_meta
 from edgedistill.data.datasets import load_dataset
 from edgedistill.data.featureset import SCHEMA, FeatureSet
 from edgedistill.data.manifest import Item, Manifest
+from edgedistill.data.progress import progress_bar, say
 from edgedistill.features import FeatureConfig, extract_batch, fit_length, get_preset
 
 ON_ERROR = ("raise", "skip")
@@ -65,7 +66,7 @@ def prepare(dataset: str, root: str | Path, features: str | FeatureConfig, out: 
     out = Path(out)
     if out.exists():
         if _cached_key(out) == key:
-            _log(progress, f"{out}: up to date (cache key {key}), nothing to do")
+            say(progress, f"{out}: up to date (cache key {key}), nothing to do")
             return out
         if not force:
             raise ArtifactError(f"{out} already exists and was made from other inputs or settings; "
@@ -99,7 +100,7 @@ def _extract(manifest: Manifest, config: FeatureConfig, on_error: str, workers: 
     keep = np.zeros(n, dtype=bool)
     skipped = list(manifest.problems)
     tasks = [(manifest, config, seed, on_error, start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
-    with _progress(progress, n, f"{manifest.dataset}: features") as advance:
+    with progress_bar(progress, n, f"{manifest.dataset}: features") as advance:
         for chunk in _run(tasks, workers):
             x[chunk.index], duration[chunk.index], keep[chunk.index] = chunk.x, chunk.duration, True
             skipped += [(manifest.items[i].key, reason) for i, reason in chunk.errors]
@@ -108,7 +109,7 @@ def _extract(manifest: Manifest, config: FeatureConfig, on_error: str, workers: 
         raise ValueError(f"{manifest.root}: every item failed; first: {skipped[0][0]}: {skipped[0][1]}")
     items = [item for item, k in zip(manifest.items, keep) if k]
     for path, reason in skipped:
-        _log(progress, f"skipped {path}: {reason}")
+        say(progress, f"skipped {path}: {reason}")
     return FeatureSet(
         x=x[keep], y=np.array([manifest.labels.index(i.label) for i in items], dtype=np.int64), labels=list(manifest.labels),
         config=config, split=np.array([i.split for i in items], dtype=object), fold=np.array([i.fold for i in items]),
@@ -170,32 +171,3 @@ def _counts(values: np.ndarray) -> dict[str, int]:
 def _plain(options: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(options.items())}
 
-
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        from edgedistill.cli.output import log
-
-        log.print(message, highlight=False, markup=False)
-
-
-class _progress:
-    """A rich progress bar on stderr (a no-op when disabled); yields an `advance(n)` callable."""
-
-    def __init__(self, enabled: bool, total: int, description: str) -> None:
-        self.enabled, self.total, self.description = enabled, total, description
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        from edgedistill.cli.output import log
-
-        self.bar = Progress(console=log, transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.description, total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.stop()

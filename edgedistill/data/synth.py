@@ -151,12 +151,12 @@ def _render_all(tmp: Path, jobs: list, noise: list, settings: dict, workers: int
     import multiprocessing
     import sys
 
-    from edgedistill.data.prepare import _progress
+    from edgedistill.data.progress import progress_bar
 
     tasks = [(tmp, k, jobs[i : i + CHUNK], noise, settings) for k, i in enumerate(range(0, len(jobs), CHUNK))]
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     rows: list[dict] = []
-    with _progress(progress, len(jobs), "synthesising") as advance, \
+    with progress_bar(progress, len(jobs), "synthesising") as advance, \
             multiprocessing.get_context(method).Pool(max(1, min(workers, len(tasks))), maxtasksperchild=1) as pool:
         for chunk_rows in pool.imap(_render_chunk, tasks):
             rows += chunk_rows
