@@ -77,9 +77,8 @@ def run_job(feat_dir: str, job: Job, model: str, train_config: dict, model_kwarg
         record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy")} for r in result.rounds]
     else:
         x, y = _training_data(job, train, feats)
-        trained = train_model(model, x, y, feats.labels, config, valid=(np.asarray(valid.x), valid.y) if valid is not None else None,
-                              model_kwargs=model_kwargs, progress=False)
-        n, metrics = len(x), evaluate_model(trained, test.x, test.y)
+        trained = train_model(model, x, y, feats.labels, feats.config, config, valid=valid, model_kwargs=model_kwargs)
+        n, metrics = len(x), evaluate_model(trained.model, test)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
                   accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]))
     return record

@@ -49,13 +49,20 @@ def select_training_data(feats: FeatureSet, *, coreset: str | Path | None = None
                              "per_class": core.ipc, "soft_labels": soft,
                              "method": core.meta.method if core.meta else {}})
     if per_class is not None:
-        from edgedistill.compare import balanced_random_subset
-
-        if per_class < 1:
-            raise ValueError(f"--per-class must be >= 1, got {per_class}")
-        x, y = balanced_random_subset(train, per_class, seed)
-        return TrainingData(x, y, {"source": "random", "n_samples": int(len(y)), "per_class": per_class, "seed": seed})
+        index = balanced_indices(train.y, feats.n_classes, per_class, seed)
+        return TrainingData(np.asarray(train.x[index]), train.y[index],
+                            {"source": "random", "n_samples": int(len(index)), "per_class": per_class, "seed": seed})
     return TrainingData(np.asarray(train.x), train.y, {"source": "train split", "n_samples": len(train)})
+
+
+def balanced_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of `per_class` clips of every class drawn at random with `seed`."""
+    counts = np.bincount(y, minlength=n_classes)
+    if per_class < 1 or per_class > counts.min():
+        raise ValueError(f"{per_class} samples per class requested but the train split's smallest class has "
+                         f"{counts.min()}; choose --per-class between 1 and {counts.min()}")
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(n_classes)]))
 
 
 def split_or_none(feats: FeatureSet, name: str) -> FeatureSet | None:

@@ -85,11 +85,31 @@ def round_sizes(initial: int, budget: int, rounds: int) -> list[int]:
     return sorted(set(steps.tolist()))
 
 
-def predict_probs(trained, x: np.ndarray, passes: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Softmax outputs (passes, N, C) of a TrainedModel; passes > 1 uses MC dropout (seeded)."""
+def predict_probs(model, x: np.ndarray, passes: int, seed: int, batch_size: int = 256) -> np.ndarray:
+    """Softmax outputs (passes, N, C); passes > 1 runs dropout layers in training mode (MC dropout)."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
     if passes > 1:
-        return trained.predict_proba(x, mc_passes=passes, batch_size=batch_size, seed=seed).astype(np.float64)
-    return trained.predict_proba(x, batch_size=batch_size)[None].astype(np.float64)
+        if not dropouts:
+            raise ValueError(f"{type(model).__name__} has no dropout layer: MC-dropout scores (BALD) need one")
+        for module in dropouts:
+            module.train()
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    out = []
+    try:
+        with torch.no_grad():
+            for _ in range(passes):
+                chunks = [torch.softmax(model(torch.as_tensor(np.asarray(x[i : i + batch_size]), device=device)), -1)
+                          for i in range(0, len(x), batch_size)]
+                out.append(torch.cat(chunks).double().cpu().numpy())
+    finally:
+        torch.random.set_rng_state(generator_state)
+        model.eval()
+    return np.stack(out)
 
 
 @dataclass
@@ -135,12 +155,12 @@ def run_active_learning(
             picked = acquire(config.strategy, probs, size - len(labelled), rng=rng)
             labelled = np.concatenate([labelled, unlabelled[picked]])
         run_config = dataclasses.replace(train_config, seed=train_config.seed + round_index)
-        model = train_model(
-            model_name, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels, run_config,
-            valid=(np.asarray(valid.x), valid.y) if valid is not None else None, model_kwargs=model_kwargs,
-            init_state=model.state_dict() if (config.warm_start and model is not None) else None, progress=False,
+        trained = train_model(
+            model_name, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels, pool.config, run_config,
+            valid=valid, model_kwargs=model_kwargs, init_model=model if config.warm_start else None,
         )
-        metrics = evaluate_model(model, test.x, test.y)
+        model = trained.model
+        metrics = evaluate_model(model, test)
         record = {"round": round_index, "n_labelled": int(len(labelled)), "accuracy": float(metrics["accuracy"]),
                   "uar": float(metrics["uar"]), "indices": labelled.tolist()}
         rounds.append(record)

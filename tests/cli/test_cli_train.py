@@ -75,7 +75,7 @@ def test_refusals_name_the_problem(toy_featureset, toy_features_dir, tmp_path):
                                                    other), {"name": "test"}, 0, None)
     cases = [
         (["--coreset", core], f"made with features {other.feature_id} but"),
-        (["--per-class", 100], "100 samples per class requested"),
+        (["--per-class", 100], "100 samples per class requested but the train split"),
         (["--per-class", 2, "--coreset", core], "either --coreset or --per-class"),
         (["--model", "nope"], "unknown model 'nope'"),
         (["--resume"], "no checkpoint"),
