@@ -80,10 +80,14 @@ class TrainConfig:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"type": "TrainConfig", **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = dict(data)
+        kind = data.pop("type", "TrainConfig")
+        if kind != "TrainConfig":
+            raise ValueError(f"expected a TrainConfig, got type={kind!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
