@@ -73,8 +73,11 @@ def test_refusals_name_the_problem(toy_featureset, toy_features_dir, tmp_path):
     other = get_preset("esc50")
     core = save_coreset(tmp_path / "core", Coreset(np.zeros((4, *other.shape), np.float32), np.arange(4), toy_featureset.labels,
                                                    other), {"name": "test"}, 0, None)
+    renamed = save_coreset(tmp_path / "renamed", Coreset(np.zeros((4, *toy_featureset.config.shape), np.float32), np.arange(4),
+                                                         ["w", "x", "y", "z"], toy_featureset.config), {"name": "test"}, 0, None)
     cases = [
         (["--coreset", core], f"made with features {other.feature_id} but"),
+        (["--coreset", renamed], "coreset classes ['w', 'x', 'y', 'z'] differ from the feature set's classes ['class0'"),
         (["--per-class", 100], "100 samples per class requested but the train split"),
         (["--per-class", 2, "--coreset", core], "either --coreset or --per-class"),
         (["--model", "nope"], "unknown model 'nope'"),
