@@ -4,7 +4,8 @@ One loop, top to bottom, in `train_model`; the pieces it needs (augmentation, sa
 loss for hard or soft targets, checkpoints) are small helpers beside it. Adam with a cosine
 learning-rate decay; optional SpecAugment-style masks and time shift; optional class-balanced
 sampling; early stopping on a validation set (the best validation epoch's weights are kept);
-a checkpoint (safetensors) after every epoch that `resume=True` continues from, exactly. Runs
+a checkpoint (`checkpoint.py`, safetensors) after every epoch that `resume=True` continues
+from, exactly. Runs
 are repeatable under a fixed seed on CPU. The device is picked at run time (`resolve_device`).
 
 Targets: `y` int (N,) class indices -> cross-entropy (with optional label smoothing); `y`
@@ -19,7 +20,6 @@ module inside functions where `--help` must stay fast.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgedistill.checkpoint import RunState, load_checkpoint, load_state, save_checkpoint
 from edgedistill.models import build_model
 from edgedistill.models.layers import set_input_stats
 from edgedistill.runtime import resolve_device, seed_everything
@@ -185,16 +186,16 @@ def train_model(
     seed_everything(config.seed)
     module = build_model(model, len(labels), input_shape, **model_kwargs)
     if init_state is not None:
-        _load_state(module, init_state, f"init_state for {model!r}")
+        load_state(module, init_state, f"init_state for {model!r}")
     else:
         set_input_stats(module, x)
     module.to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     identity = {"model": model, "model_kwargs": model_kwargs, "labels": list(labels), "input_shape": list(input_shape)}
-    state = _RunState()
+    state = RunState()
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = _load_checkpoint(Path(checkpoint), identity, module, optimizer, generator)
+        state = load_checkpoint(Path(checkpoint), identity, module, optimizer, generator)
 
     x_all = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
     y_all = torch.as_tensor(y, device=device)
@@ -232,7 +233,7 @@ def train_model(
         state.history.append(record)
         state.epoch = epoch + 1
         if checkpoint is not None:
-            _save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
+            save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
         bar.advance(record)
     bar.close()
     if state.best_weights is not None:
@@ -319,85 +320,6 @@ def _accuracy(module: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.dev
             xb = torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)
             correct += int((module(xb).argmax(1).cpu().numpy() == np.asarray(y[i:i + batch_size])).sum())
     return correct / max(1, len(x))
-
-
-def _load_state(module: nn.Module, state: dict, source: str) -> None:
-    """load_state_dict with a clear error naming what does not fit."""
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"{source} does not fit this model: {str(err).splitlines()[0]} ...") from None
-
-
-# Checkpoints -----------------------------------------------------------------------------------
-@dataclass
-class _RunState:
-    """What a resumed run needs besides the weights: epoch, history, best weights so far."""
-
-    epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float | None = None
-    best_epoch: int = 0
-    since_best: int = 0
-    best_weights: dict[str, torch.Tensor] | None = None
-
-
-def _save_checkpoint(path: Path, identity: dict, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator, state: _RunState, config: TrainConfig) -> None:
-    """Weights, Adam moments, best weights and RNG states as one safetensors file (atomic)."""
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    for i, (param_id, slot) in enumerate(optimizer.state_dict()["state"].items()):
-        for name, value in slot.items():
-            tensors[f"optim.{param_id}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous().clone()
-    for k, v in (state.best_weights or {}).items():
-        tensors[f"best.{k}"] = v.detach().cpu().contiguous()
-    tensors["rng.generator"] = generator.get_state()
-    tensors["rng.torch"] = torch.random.get_rng_state()
-    run = {"epoch": state.epoch, "history": state.history, "best_accuracy": state.best_accuracy,
-           "best_epoch": state.best_epoch, "since_best": state.since_best, "train_config": config.to_dict()}
-    metadata = {"schema": "edgedistill.checkpoint", "identity": json.dumps(identity), "run": json.dumps(run)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: Path, identity: dict, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator) -> _RunState:
-    """Restore a checkpoint into module/optimizer/generator; refuses one of another model."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"{path}: not a readable checkpoint ({err}); delete it or resume from another") from None
-    if metadata.get("schema") != "edgedistill.checkpoint":
-        raise ValueError(f"{path} is not an edgedistill training checkpoint")
-    saved = json.loads(metadata["identity"])
-    if saved != json.loads(json.dumps(identity)):
-        diffs = [f"{k}: {saved.get(k)!r} (checkpoint) vs {identity.get(k)!r} (this run)"
-                 for k in identity if saved.get(k) != json.loads(json.dumps(identity))[k]]
-        raise ValueError(f"cannot resume from {path}: it is a checkpoint of another model ({'; '.join(diffs)}); "
-                         "use the same model, classes and features, or start without --resume")
-    run = json.loads(metadata["run"])
-    _load_state(module, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
-    optim_state = optimizer.state_dict()
-    slots: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, param_id, name = key.split(".", 2)
-            slots.setdefault(int(param_id), {})[name] = value
-    optim_state["state"] = slots
-    optimizer.load_state_dict(optim_state)
-    generator.set_state(tensors["rng.generator"])
-    torch.random.set_rng_state(tensors["rng.torch"])
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    return _RunState(epoch=run["epoch"], history=run["history"], best_accuracy=run["best_accuracy"],
-                     best_epoch=run["best_epoch"], since_best=run["since_best"], best_weights=best or None)
 
 
 # Progress --------------------------------------------------------------------------------------
