@@ -74,8 +74,9 @@ def train(
 ) -> None:
     """Train a classifier and score it on the test split; the metrics go into the model artifact.
 
-    Data: the whole train split by default, --per-class N random clips per class, or --coreset
-    ART. The valid split (when present) picks the best epoch. A checkpoint is written each epoch.
+    Data: the whole train split by default, --per-class N random clips per class, or --coreset ART.
+
+    The valid split (when present) picks the best epoch; OUT.ckpt.safetensors is written every epoch.
     """
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.runs import select_training_data, train_and_save
