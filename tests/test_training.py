@@ -124,3 +124,22 @@ def test_save_load_round_trip(tmp_path, trained, splits, toy_featureset):
         load_model(out, features=other)
     with pytest.raises(ArtifactError, match="already exists"):
         save_model(out, trained, config)
+
+
+def test_spec_augment_masks_with_the_band_mean_and_shifts_within_bands():
+    from edgedistill.training import spec_augment
+
+    b, f, t = 8, 16, 40
+    x = torch.arange(b * f * t, dtype=torch.float32).view(b, f, t)
+    fill = torch.full((f, 1), -1.0)
+    out = spec_augment(x, fill, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    for i in range(b):
+        for band in range(f):
+            values = out[i, band]
+            kept = values[values != -1]
+            assert set(kept.tolist()) <= set(x[i, band].tolist())  # only this band's own frames
+        masked_bands = int((out[i] == -1).all(dim=1).sum())
+        masked_frames = int((out[i] == -1).all(dim=0).sum())
+        assert masked_bands <= f // 8 and masked_frames <= t // 8 + 2 * (t // 10)
+    assert (out == -1).any() and not torch.equal(out, x)
