@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import data, features, inspect
+from edgedistill.cli import data, evaluate, features, inspect, models, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -26,6 +26,10 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
 app.command("inspect")(inspect.inspect)
+app.command("train")(train.train)
+app.command("crossval")(train.crossval)
+app.command("evaluate")(evaluate.evaluate)
+app.command("models")(models.models)
 
 
 def _version(value: bool) -> None:
