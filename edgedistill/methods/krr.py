@@ -113,3 +113,31 @@ def krr_score(x_c: np.ndarray, targets_c: np.ndarray, x_test: np.ndarray, y_test
 def _draw_seed(seed: int, draw: int) -> int:
     """A seed for scoring draw `draw`, disjoint from the seeds RFAD uses while distilling."""
     return int(np.random.SeedSequence([int(seed), 7, int(draw)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def score_coreset(coreset, test, *, draws: int = 5, seed: int = 0, device: str = "auto", chunk: int = 16) -> dict[str, Any]:
+    """`krr_score` of a Coreset on a FeatureSet (same features and classes), mean ± std over draws.
+
+    Uses the random-net shape and input normalisation stored by RFAD in the coreset's meta; a
+    coreset without them (e.g. random real samples) gets the default nets and its own band stats.
+    Targets: the learned labels `y_soft` when present, else one-hot − 1/C of `y`.
+    """
+    from edgedistill.methods.random_features import band_stats
+    from edgedistill.runtime import resolve_device
+
+    if list(test.labels) != list(coreset.labels):
+        raise ValueError(f"coreset classes {coreset.labels} differ from the evaluation set's classes {list(test.labels)}")
+    if test.feature_id != coreset.config.feature_id:
+        raise ValueError(f"coreset features ({coreset.config.feature_id}) differ from the evaluation set's ({test.feature_id})")
+    extra = coreset.meta.extra if coreset.meta is not None else {}
+    rf = RandomFeatureConfig(**extra["random_features"]) if "random_features" in extra else RandomFeatureConfig()
+    if "rf_norm" in extra:
+        mean, std = np.asarray(extra["rf_norm"]["mean"]), np.asarray(extra["rf_norm"]["std"])
+    else:
+        mean, std = band_stats(coreset.x)
+    method = (coreset.meta.method.get("config", {}) if coreset.meta is not None else {}) or {}
+    reg = float(method.get("reg", 1e-4))
+    targets = coreset.y_soft if coreset.y_soft is not None else regression_targets(coreset.y, len(coreset.labels)).numpy()
+    result = krr_score(coreset.x, targets, test.x, test.y, rf, mean, std, draws=draws, seed=seed, reg=reg,
+                       device=resolve_device(device), chunk=chunk)
+    return {**result, "n_coreset": int(len(coreset.y)), "ipc": coreset.ipc}
