@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import data, evaluate, features, inspect, models, train
+from edgedistill.cli import data, distill, evaluate, features, inspect, models, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -30,6 +30,8 @@ app.command("train")(train.train)
 app.command("crossval")(train.crossval)
 app.command("evaluate")(evaluate.evaluate)
 app.command("models")(models.models)
+app.command("distill")(distill.distill)
+app.command("krr-score")(distill.krr_score)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,112 @@
+"""RFAD seconds per step: the library's batched random nets against a loop over the nets.
+
+10 classes x {2, 10, 50} samples per class on 1 s keyword features (40 x 101 MFCC), real batch
+of 128 random feature maps. The reference evaluates the same N nets one at a time (slices of
+the same seeded weights) and is otherwise identical (same KRR solve, same loss), so the two
+losses must agree to 1e-5; the table reports both times and the speed-up. Writes
+benchmarks/results/rfad_speed.{md,json}.
+
+    python benchmarks/rfad_speed.py [--steps 3] [--threads 1] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgedistill.methods.krr import regression_targets
+from edgedistill.methods.random_features import random_feature_nets
+from edgedistill.methods.rfad import RFADConfig, step_loss
+from edgedistill.runtime import resolve_device
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class LoopNets(nn.Module):
+    """The straightforward reference: each random net evaluated on its own, features concatenated."""
+
+    def __init__(self, batched) -> None:
+        super().__init__()
+        self.b = batched
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.from_normalized((x - self.b.mean) * self.b.inv_std)
+
+    def from_normalized(self, z: torch.Tensor) -> torch.Tensor:
+        cfg, width = self.b.config, self.b.config.width
+        outs = []
+        for i in range(cfg.n_nets):
+            h = z.unsqueeze(1)
+            for weight in self.b.convs():
+                h = F.relu(F.conv2d(h, weight[i * width:(i + 1) * width], padding=1))
+                h = F.avg_pool2d(h, kernel_size=(2 if h.shape[2] >= 2 else 1, 2 if h.shape[3] >= 2 else 1))
+            outs.append(h.flatten(1) @ self.b.head[i])
+        return torch.cat(outs, dim=1) * self.b.scale
+
+
+def time_steps(nets, xb, yb, z0, targets, log_scale, config, steps: int) -> tuple[float, float]:
+    """Median seconds of one forward+backward step on the coreset, and the first step's loss."""
+    times, first = [], None
+    for _ in range(steps + 1):  # first call warms up
+        z = z0.clone().requires_grad_(True)
+        start = time.perf_counter()
+        loss = step_loss(nets, xb, yb, z, targets, log_scale, config)
+        loss.backward()
+        if z.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+        first = float(loss.detach()) if first is None else first
+    return float(np.median(times[1:])), first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (default 3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    parser.add_argument("--ipc", default="2,10,50", help="comma-separated samples per class (default 2,10,50)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    rng = np.random.default_rng(0)
+    n_classes, shape = 10, (40, 101)
+    rows = []
+    for ipc in [int(v) for v in args.ipc.split(",")]:
+        config = RFADConfig(ipc=ipc, batch_size=128, device=str(device))
+        nets = random_feature_nets(shape, config.random_features(), seed=1, device=device)
+        xb = torch.as_tensor(rng.standard_normal((config.batch_size, *shape)), dtype=torch.float32, device=device)
+        yb = torch.as_tensor(rng.integers(0, n_classes, config.batch_size), device=device)
+        z0 = torch.as_tensor(rng.standard_normal((ipc * n_classes, *shape)), dtype=torch.float32, device=device)
+        targets = regression_targets(np.repeat(np.arange(n_classes), ipc), n_classes).to(device)
+        log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, device=device)
+        ours, loss_ours = time_steps(nets, xb, yb, z0, targets, log_scale, config, args.steps)
+        ref, loss_ref = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
+        rows.append({"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
+                     "loss_batched": loss_ours, "loss_loop": loss_ref, "loss_abs_diff": abs(loss_ours - loss_ref)})
+        print(json.dumps(rows[-1]))
+    machine = f"{platform.machine()} {platform.processor() or ''}, device {device}, {args.threads} torch thread(s)"
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cfg = RFADConfig()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "rfad_speed.json").write_text(json.dumps({"machine": machine, "date": date, "rows": rows}, indent=2) + "\n")
+    lines = [f"# RFAD seconds per step: batched nets vs a loop over nets\n",
+             f"Machine: {machine}; {date}. 10 classes, features 40x101, real batch 128, N={cfg.n_nets} nets, "
+             f"width {cfg.width}, depth {cfg.depth}, M={cfg.n_features}; median of {args.steps} steps (forward+backward).\n",
+             "| ipc | coreset | batched (s/step) | loop (s/step) | speed-up | |loss diff| |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['ipc']} | {r['coreset']} | {r['batched_s']:.3f} | {r['loop_s']:.3f} | {r['speedup']:.2f}x | {r['loss_abs_diff']:.1e} |"
+              for r in rows]
+    (RESULTS / "rfad_speed.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""RFAD kernel coreset distillation (Loo et al. 2022), as the audio dataset-distillation paper uses it.
+
+A coreset C of `ipc` synthetic feature maps per class is learned so that kernel ridge
+regression with a random-feature NNGP kernel, fitted on C, predicts the labels of real batches:
+Φ = concat of N random conv nets / sqrt(N·M) (`random_features`), ŷ_B = K_BC (K_CC + λI)⁻¹ y_C
+(`krr`), loss MSE ‖y_B − ŷ_B‖² or Platt-scaled cross-entropy with a learned scale; Adam on the
+coreset's values (and optionally its labels); nets re-drawn every `redraw_every` steps; real
+batches sampled each step. The coreset is optimised in normalised feature space (per-band
+train mean/std) and returned in raw feature space, same shape as the real features.
+
+Every random choice (batch, nets) is a pure function of (seed, step), so a run resumed from a
+checkpoint ends with exactly the coreset of an uninterrupted run. Imports torch: host only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistill.data.featureset import FeatureSet
+from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
+from edgedistill.artifacts import Meta
+
+LOSSES = ("mse", "platt")
+INITS = ("real", "noise")
+
+
+@dataclass(frozen=True)
+class RFADConfig:
+    """Every RFAD setting (written into the coreset artifact).
+
+    ipc: synthetic samples per class. steps: optimisation steps. lr: Adam learning rate on the
+    normalised coreset values (units of a band's std). label_lr: Adam lr of learned labels.
+    batch_size: real samples drawn per step (per-step cost does not grow with the dataset).
+    n_nets / width / depth / n_features: the random conv nets (N nets, W channels, conv
+    blocks, M head outputs). redraw_every: steps between fresh draws of the nets.
+    reg: ridge λ relative to mean(diag(K_CC)). loss: "mse" or "platt". learn_labels: optimise
+    the coreset's regression targets too. init: "real" (random real samples of each class) or
+    "noise" (standard normal in normalised space). eval_every: steps between validation scores
+    (fixed nets); patience: evaluations without improvement before stopping (0 = never).
+    checkpoint_every: steps between checkpoints. chunk: rows per feature pass (small is faster on
+    CPU; coresets over 512 rows are also checkpointed per 512 rows so memory stays bounded).
+    device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). seed.
+    """
+
+    ipc: int = 10
+    steps: int = 500
+    lr: float = 0.01
+    label_lr: float = 0.01
+    batch_size: int = 128
+    n_nets: int = 7
+    width: int = 16
+    depth: int = 3
+    n_features: int = 128
+    redraw_every: int = 1
+    reg: float = 1e-4
+    loss: str = "mse"
+    learn_labels: bool = False
+    init: str = "real"
+    eval_every: int = 50
+    patience: int = 0
+    checkpoint_every: int = 200
+    chunk: int = 16
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("ipc", "steps", "batch_size", "n_nets", "width", "depth", "n_features", "redraw_every",
+                    "eval_every", "checkpoint_every", "chunk")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"RFAD {name} must be a positive integer, got {value!r}")
+        for name in ("lr", "label_lr", "reg"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"RFAD {name} must be > 0, got {getattr(self, name)!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"RFAD loss {self.loss!r} unknown; choose one of {', '.join(LOSSES)}")
+        if self.init not in INITS:
+            raise ValueError(f"RFAD init {self.init!r} unknown; choose one of {', '.join(INITS)}")
+        if self.patience < 0:
+            raise ValueError(f"RFAD patience must be >= 0, got {self.patience}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "RFADConfig", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RFADConfig":
+        data = {k: v for k, v in data.items() if k != "type"}
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"RFADConfig: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def random_features(self):
+        from edgedistill.methods.random_features import RandomFeatureConfig
+
+        return RandomFeatureConfig(n_nets=self.n_nets, width=self.width, depth=self.depth, n_features=self.n_features)
+
+
+def step_seed(seed: int, stream: int, index: int) -> int:
+    """A 63-bit seed that depends only on (seed, stream, index): batches and net draws per step."""
+    return int(np.random.SeedSequence([int(seed), int(stream), int(index)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def check_input(train: FeatureSet, config: RFADConfig) -> None:
+    """Clear errors for inputs RFAD cannot distil (too few classes or samples, NaN features)."""
+    counts = train.class_counts()
+    present = int((counts > 0).sum())
+    if present < 2:
+        raise ValueError(f"RFAD needs at least 2 classes with samples; the training set has {present}")
+    if config.init == "real" and config.ipc > counts.min():
+        small = train.labels[int(counts.argmin())]
+        raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
+                         "real initialisation; lower --ipc or use --init noise")
+    if counts.min() == 0:
+        raise ValueError(f"class {train.labels[int(counts.argmin())]!r} has no training samples")
+    for start in range(0, len(train), 4096):
+        if not np.isfinite(np.asarray(train.x[start:start + 4096])).all():
+            raise ValueError("training features contain NaN or infinite values; re-extract or drop those clips")
+
+
+def initial_coreset(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised initial coreset z (M, F, T) float32 and its class ids y (M,), class-major order."""
+    rng = np.random.default_rng(step_seed(config.seed, 0, 0))
+    ys = np.repeat(np.arange(train.n_classes), config.ipc)
+    if config.init == "noise":
+        z = rng.standard_normal((len(ys), *train.config.shape))
+    else:
+        index = np.concatenate([np.sort(rng.choice(np.flatnonzero(train.y == c), config.ipc, replace=False))
+                                for c in range(train.n_classes)])
+        z = (np.asarray(train.x[index], dtype=np.float64) - mean[:, None]) / std[:, None]
+    return z.astype(np.float32), ys
+
+
+def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig):
+    """One RFAD objective: KRR fitted on the coreset z (normalised, (M, F, T)) with its targets
+    (M, C), predicting the real batch xb (raw, (B, F, T)) with labels yb (B,). `nets` maps raw
+    features (``nets(x)``) and normalised ones (``nets.from_normalized(z)``) to Φ. Returns the
+    scalar loss (MSE against one-hot − 1/C targets, or Platt-scaled cross-entropy)."""
+    import torch
+
+    from edgedistill.methods.krr import chunked_features, krr_predict, mse_loss, platt_loss, regression_targets
+
+    with torch.no_grad():
+        phi_b = chunked_features(nets, xb, config.chunk)
+    phi_c = chunked_features(nets.from_normalized, z, config.chunk)
+    pred = krr_predict(phi_b, phi_c, targets, config.reg)
+    if config.loss == "mse":
+        return mse_loss(pred, regression_targets(yb.cpu(), targets.shape[1]).to(pred.device))
+    return platt_loss(pred, yb, log_scale)
+
+
+def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, valid: FeatureSet | None = None,
+            checkpoint: str | Path | None = None) -> Coreset:
+    """Learn `config.ipc` synthetic feature maps per class from `train` (see the module docstring).
+
+    valid: scored every `eval_every` steps by KRR on fixed random nets; the best coreset is kept
+    (and `patience` stops early). checkpoint: a `.npz` path written every `checkpoint_every`
+    steps; if it exists, the run resumes from it (same config required). Returns the Coreset in
+    raw feature space with `y_soft` = learned regression targets when `learn_labels`, and a
+    `meta` holding the method config, normalisation and history for `save_coreset`.
+    """
+    import torch
+
+    from edgedistill.methods.krr import chunked_features, krr_predict, regression_targets
+    from edgedistill.methods.random_features import band_stats, random_feature_nets
+    from edgedistill.runtime import resolve_device
+
+    check_input(train, config)
+    if valid is not None and list(valid.labels) != list(train.labels):
+        raise ValueError("validation set classes differ from the training set's classes")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    mean, std = band_stats(train.x)
+    rf = config.random_features()
+    shape = train.config.shape
+    n_classes = train.n_classes
+
+    z0, ys = initial_coreset(train, config, mean, std)
+    z = torch.tensor(z0, device=device, requires_grad=True)
+    targets = regression_targets(ys, n_classes).to(device).requires_grad_(config.learn_labels)
+    log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, device=device, requires_grad=config.loss == "platt")
+    groups = [{"params": [z], "lr": config.lr}]
+    if config.learn_labels:
+        groups.append({"params": [targets], "lr": config.label_lr})
+    if config.loss == "platt":
+        groups.append({"params": [log_scale], "lr": config.label_lr})
+    optimizer = torch.optim.Adam(groups)
+
+    state = {"step": 0, "best_accuracy": -1.0, "best_step": -1, "stale": 0, "history": []}
+    best = {"z": z0.copy(), "targets": targets.detach().cpu().numpy().copy()}
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        state, best = _load_checkpoint(ckpt, config, z, targets, log_scale, optimizer)
+
+    valid_phi = valid_nets = None
+    if valid is not None and len(valid):
+        valid_nets = random_feature_nets(shape, rf, step_seed(config.seed, 3, 0), mean, std, device)
+        with torch.no_grad():
+            valid_phi = chunked_features(valid_nets, torch.as_tensor(np.asarray(valid.x, dtype=np.float32), device=device),
+                                         config.chunk).double()
+
+    def validate() -> float:
+        with torch.no_grad():
+            phi_c = chunked_features(valid_nets.from_normalized, z, config.chunk)
+            pred = krr_predict(valid_phi, phi_c, targets, config.reg)
+        return float((pred.argmax(1).cpu().numpy() == valid.y).mean())
+
+    n_train = len(train)
+    bar = _progress(progress, config.steps, state["step"])
+    nets = None
+    stopped_early = False
+    while state["step"] < config.steps:
+        step = state["step"]
+        if nets is None or step % config.redraw_every == 0:
+            nets = random_feature_nets(shape, rf, step_seed(config.seed, 1, step // config.redraw_every), mean, std, device)
+        rng = np.random.default_rng(step_seed(config.seed, 2, step))
+        index = np.sort(rng.choice(n_train, min(config.batch_size, n_train), replace=False))
+        xb = torch.as_tensor(np.asarray(train.x[index], dtype=np.float32), device=device)
+        yb = torch.as_tensor(train.y[index], device=device)
+        loss = step_loss(nets, xb, yb, z, targets, log_scale, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state["step"] = step = step + 1
+        record = {"step": step, "loss": float(loss.detach())}
+        if valid_phi is not None and (step % config.eval_every == 0 or step == config.steps):
+            accuracy = validate()
+            record["valid_accuracy"] = accuracy
+            if accuracy > state["best_accuracy"]:
+                state.update(best_accuracy=accuracy, best_step=step, stale=0)
+                best = {"z": z.detach().cpu().numpy().copy(), "targets": targets.detach().cpu().numpy().copy()}
+            else:
+                state["stale"] += 1
+            stopped_early = bool(config.patience and state["stale"] >= config.patience)
+        state["history"].append(record)
+        if bar is not None:
+            bar.update(step, record, state["best_accuracy"])
+        if ckpt is not None and (step % config.checkpoint_every == 0 or stopped_early):
+            _save_checkpoint(ckpt, config, state, best, z, targets, log_scale, optimizer)
+        if stopped_early:
+            break
+    if bar is not None:
+        bar.close()
+
+    if valid_phi is None:
+        best = {"z": z.detach().cpu().numpy(), "targets": targets.detach().cpu().numpy()}
+    x = (best["z"].astype(np.float64) * std[:, None] + mean[:, None]).astype(np.float32)
+    metrics = {"steps_run": state["step"], "final_loss": state["history"][-1]["loss"] if state["history"] else None}
+    if valid_phi is not None:
+        metrics.update(valid_krr_accuracy=state["best_accuracy"], best_step=state["best_step"], stopped_early=stopped_early)
+    meta = Meta(schema=CORESET_SCHEMA, feature_config=train.config.to_dict(), feature_id=train.feature_id,
+                labels=list(train.labels), method={"name": "rfad", "config": config.to_dict()}, seed=config.seed,
+                source_manifest_hash=train.manifest_hash(), metrics=metrics,
+                extra={"rf_norm": {"mean": mean.tolist(), "std": std.tolist()},
+                       "random_features": rf.to_dict(), "history": state["history"]})
+    return Coreset(x=x, y=ys.astype(np.int64), labels=list(train.labels), config=train.config,
+                   y_soft=best["targets"].astype(np.float32) if config.learn_labels else None, meta=meta)
+
+
+# Checkpoints: one .npz (arrays + a JSON string), replaced atomically ---------------------------
+def _save_checkpoint(path: Path, config: RFADConfig, state: dict, best: dict, z, targets, log_scale, optimizer) -> None:
+    arrays = {"z": z.detach().cpu().numpy(), "targets": targets.detach().cpu().numpy(),
+              "log_scale": log_scale.detach().cpu().numpy(), "best_z": best["z"], "best_targets": best["targets"]}
+    opt_state = optimizer.state_dict()
+    for pid, values in opt_state["state"].items():
+        for name, value in values.items():
+            arrays[f"adam.{pid}.{name}"] = value.detach().cpu().numpy()
+    info = {"config": config.to_dict(), "state": state}
+    arrays["info"] = np.array(json.dumps(info))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, config: RFADConfig, z, targets, log_scale, optimizer) -> tuple[dict, dict]:
+    import torch
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        info = json.loads(str(arrays.pop("info")))
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"checkpoint {path} is unreadable ({err}); delete it to start over") from None
+    saved = RFADConfig.from_dict(info["config"])
+    ignore = {"steps", "device", "threads", "checkpoint_every", "patience"}
+    differ = [f.name for f in fields(RFADConfig) if f.name not in ignore and getattr(saved, f.name) != getattr(config, f.name)]
+    if differ:
+        raise ValueError(f"checkpoint {path} was made with other RFAD settings ({', '.join(differ)}); "
+                         "use the same settings or delete the checkpoint")
+    if arrays["z"].shape != tuple(z.shape):
+        raise ValueError(f"checkpoint {path}: coreset shape {arrays['z'].shape} differs from {tuple(z.shape)}")
+    with torch.no_grad():
+        z.copy_(torch.as_tensor(arrays["z"]))
+        targets.copy_(torch.as_tensor(arrays["targets"]))
+        log_scale.copy_(torch.as_tensor(arrays["log_scale"]))
+    opt_state = optimizer.state_dict()
+    for key, value in arrays.items():
+        if key.startswith("adam."):
+            _, pid, name = key.split(".")
+            opt_state["state"].setdefault(int(pid), {})[name] = torch.as_tensor(value)
+    optimizer.load_state_dict(opt_state)
+    return info["state"], {"z": arrays["best_z"], "targets": arrays["best_targets"]}
+
+
+class _progress:
+    """A rich progress bar on stderr showing loss and validation accuracy (None when disabled)."""
+
+    def __new__(cls, enabled: bool, total: int, start: int):
+        return super().__new__(cls) if enabled else None
+
+    def __init__(self, enabled: bool, total: int, start: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from edgedistill.cli.output import log
+
+        self.bar = Progress(TextColumn("rfad"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeRemainingColumn(), console=log, transient=False)
+        self.task = self.bar.add_task("rfad", total=total, completed=start, info="")
+        self.bar.start()
+
+    def update(self, step: int, record: dict, best: float) -> None:
+        info = f"loss {record['loss']:.4f}" + (f"  valid {best:.3f}" if best >= 0 else "")
+        self.bar.update(self.task, completed=step, info=info)
+
+    def close(self) -> None:
+        self.bar.stop()
