@@ -100,3 +100,11 @@ def test_summarise_mean_and_std():
     rows = summarise([{**base, "accuracy": 0.5, "uar": 0.4}, {**base, "accuracy": 0.7, "uar": 0.6}])
     assert rows == [{"method": "AL BALD", "percent": 10.0, "per_class": 2.0, "n_samples": 10, "accuracy_mean": 60.0,
                      "accuracy_std": pytest.approx(10.0), "uar_mean": pytest.approx(50.0), "seeds": 2}]
+
+
+@pytest.mark.slow
+def test_parallel_workers_match_the_serial_run(toy_features_dir, tmp_path):
+    jobs = plan_jobs(["entropy"], ["20%"], [], [], seeds=1, n_classes=4)
+    serial = run_comparison(toy_features_dir, tmp_path / "a", jobs, tiny_settings())
+    parallel = run_comparison(toy_features_dir, tmp_path / "b", jobs, tiny_settings(), workers=2, threads=1)
+    assert sorted((r["key"], r["accuracy"]) for r in serial) == sorted((r["key"], r["accuracy"]) for r in parallel)
