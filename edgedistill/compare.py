@@ -66,6 +66,7 @@ class CompareSettings:
     train_config: dict[str, Any]
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     al: dict[str, Any] = dataclasses.field(default_factory=dict)  # ALConfig fields besides strategy/budget/seed
+    min_steps: int = 0  # every model gets at least this many optimiser steps (small budgets: more epochs)
     feature_id: str = ""
     manifest_hash: str = ""
 
@@ -94,7 +95,7 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
     """Train and score one job on the feature cache's train/test splits (runs in a worker process)."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
-    from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays
+    from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays, with_min_steps
     from edgedistill.training import TrainConfig, train_model
 
     feats = FeatureSet.load(feat_dir)
@@ -106,12 +107,14 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
     record: dict[str, Any] = {"key": job.key, **dataclasses.asdict(job)}
     if job.kind == "al":
         al = ALConfig.from_dict({**settings["al"], "strategy": job.strategy, "budget": job.budget, "seed": job.seed})
-        result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs)
+        result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs,
+                                     min_steps=settings["min_steps"])
         n, metrics = len(result.indices), result.rounds[-1]
         record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy", "uar")} for r in result.rounds]
     else:
         x, y = _training_data(job, train, feats)
-        trained = train_model(model, x, y, feats.labels, config, valid=valid, model_kwargs=model_kwargs, progress=False)
+        trained = train_model(model, x, y, feats.labels, with_min_steps(config, len(x), settings["min_steps"]), valid=valid,
+                              model_kwargs=model_kwargs, progress=False)
         n, metrics = len(x), evaluate_model(trained, *test_xy)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
                   accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]))

@@ -102,7 +102,6 @@ def test_summarise_mean_and_std():
                      "accuracy_std": pytest.approx(10.0), "uar_mean": pytest.approx(50.0), "seeds": 2}]
 
 
-@pytest.mark.slow
 def test_parallel_workers_match_the_serial_run(toy_features_dir, tmp_path):
     jobs = plan_jobs(["entropy"], ["20%"], [], [], seeds=1, n_classes=4)
     serial = run_comparison(toy_features_dir, tmp_path / "a", jobs, tiny_settings())

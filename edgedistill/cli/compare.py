@@ -38,6 +38,7 @@ def compare(
     warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="AL rounds start from the previous "
                                                                              "round's weights, or retrain from scratch.")] = False,
     epochs: opt.Epochs = 30,
+    min_steps: opt.MinSteps = 0,
     batch_size: opt.BatchSize = 64,
     lr: opt.LearningRate = 3e-3,
     augment: opt.Augment = True,
@@ -66,7 +67,7 @@ def compare(
     check_jobs(feats, jobs)
     settings = CompareSettings(
         model=model, train_config=opt.train_config(epochs, batch_size, lr, augment, device, None).to_dict(),
-        al={"rounds": rounds, "mc_passes": mc_passes, "warm_start": warm_start},
+        al={"rounds": rounds, "mc_passes": mc_passes, "warm_start": warm_start}, min_steps=min_steps,
         feature_id=feats.feature_id, manifest_hash=feats.manifest_hash(),
     )
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -82,7 +83,7 @@ def compare(
     title = f"{feats.dataset or path.name}: {model}, {seeds} seed(s)"
     notes = [f"feature cache {path} ({feats.feature_id}), train split {int((feats.split == 'train').sum())} clips, "
              f"test split {int((feats.split == 'test').sum())} clips, {feats.n_classes} classes",
-             f"training: {epochs} epochs, batch {batch_size}, lr {lr}, augment {augment}; AL: {rounds} rounds, "
+             f"training: {epochs} epochs (at least {min_steps} steps), batch {batch_size}, lr {lr}, augment {augment}; AL: {rounds} rounds, "
              f"{'warm-started' if warm_start else 'retrained'} each round, BALD with {mc_passes} MC-dropout passes"]
     paths = write_report(rows, out, title, notes)
     log.print(f"wrote {', '.join(str(p) for p in paths.values())} ({len(records)} jobs)")

@@ -30,6 +30,7 @@ def select(
                                                                              "round's weights, or retrain from scratch.")] = False,
     model: opt.Model = "cnn4",
     epochs: opt.Epochs = 30,
+    min_steps: opt.MinSteps = 0,
     batch_size: opt.BatchSize = 64,
     lr: opt.LearningRate = 3e-3,
     augment: opt.Augment = True,
@@ -57,8 +58,9 @@ def select(
         score = f", test accuracy {record['accuracy']:.3f}" if "accuracy" in record else ""
         log.print(f"round {record['round']}: {record['n_labelled']} labelled (+{record['n_acquired']}){score}")
 
-    result = run_active_learning(pool, model, config, train_config, test=test, valid=valid, on_round=on_round)
-    settings = {"al": config.to_dict(), "model": model, "train_config": train_config.to_dict()}
+    result = run_active_learning(pool, model, config, train_config, test=test, valid=valid, min_steps=min_steps,
+                                 on_round=on_round)
+    settings = {"al": config.to_dict(), "model": model, "train_config": train_config.to_dict(), "min_steps": min_steps}
     save_selection(out, feats, result, settings, seed)
     log.print(f"wrote {out}")
     final = result.rounds[-1]

@@ -15,6 +15,8 @@ FeaturesOption = Annotated[Optional[Path], typer.Option("--features", "-f", help
                                                         show_default=False)]
 Model = Annotated[str, typer.Option(help="Classifier to train (cnn4, resnet18, dscnn-s, dscnn-m, dscnn-l).")]
 Epochs = Annotated[int, typer.Option(help="Training epochs per model.")]
+MinSteps = Annotated[int, typer.Option(help="Train every model for at least this many optimiser steps (small "
+                                             "budgets get more epochs; 0: just --epochs).")]
 BatchSize = Annotated[int, typer.Option(help="Clips per training step.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Adam learning rate (cosine-decayed to 0).")]
 Augment = Annotated[bool, typer.Option("--augment/--no-augment", help="SpecAugment masks and time shift while training.")]

@@ -118,6 +118,17 @@ def round_sizes(initial: int, budget: int, rounds: int) -> list[int]:
     return sorted(set(steps.tolist()))
 
 
+def with_min_steps(train_config, n: int, min_steps: int):
+    """`train_config` with enough epochs for at least `min_steps` optimiser steps on n samples.
+
+    Epoch-based training gives a 20-clip set one step per epoch; comparing budgets fairly needs
+    a floor on the number of updates (0: keep the configured epochs).
+    """
+    steps_per_epoch = max(1, math.ceil(n / train_config.batch_size))
+    epochs = max(train_config.epochs, math.ceil(min_steps / steps_per_epoch))
+    return dataclasses.replace(train_config, epochs=epochs) if epochs != train_config.epochs else train_config
+
+
 def split_arrays(feats: FeatureSet, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(x, y) of one split of a feature set, read into memory, or None when the split is empty."""
     mask = feats.split == name
@@ -156,12 +167,14 @@ def run_active_learning(
     test: tuple[np.ndarray, np.ndarray] | None = None,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     model_kwargs: dict | None = None,
+    min_steps: int = 0,
     on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> ALResult:
     """Active learning on `pool` (the training split) until exactly the budget is labelled.
 
     train_config: a `TrainConfig` used for every round (its seed plus the round number).
     test: (x, y) scored after every round. valid: (x, y) for the trainer's best-epoch choice.
+    min_steps: train every round for at least this many optimiser steps (see `with_min_steps`).
     on_round: called with each round's record (for progress display).
     """
     from edgedistill.evaluate import evaluate_model
@@ -185,7 +198,7 @@ def run_active_learning(
         init_state = trained.state_dict() if (config.warm_start and trained is not None) else None
         trained = train_model(
             model, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels,
-            dataclasses.replace(train_config, seed=train_config.seed + round_index),
+            with_min_steps(dataclasses.replace(train_config, seed=train_config.seed + round_index), len(labelled), min_steps),
             model_kwargs=model_kwargs, valid=valid, init_state=init_state, progress=False,
         )
         record: dict[str, Any] = {"round": round_index, "n_labelled": int(len(labelled)),

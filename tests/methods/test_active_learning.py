@@ -6,6 +6,7 @@ import pytest
 from edgedistill.artifacts import ArtifactError
 from edgedistill.methods.active_learning import (
     ALConfig, initial_size, parse_budget, round_sizes, run_active_learning, split_arrays, stratified_initial,
+    with_min_steps,
 )
 from edgedistill.methods.selection import load_selection, save_selection
 
@@ -127,3 +128,11 @@ def test_selection_artifact_round_trip(bald_run, toy_featureset, tmp_path):
         save_selection(out, toy_featureset, result, {}, seed=3)
     with pytest.raises(ArtifactError, match="feature cache"):
         selection.apply(toy_featureset.subset(np.arange(10)))
+
+
+def test_with_min_steps_raises_epochs_for_small_sets():
+    config = tiny_train_config(epochs=3)  # batch 16
+    assert with_min_steps(config, 20, 0) is config
+    assert with_min_steps(config, 20, 30).epochs == 15  # 2 steps per epoch
+    assert with_min_steps(config, 16, 30).epochs == 30
+    assert with_min_steps(config, 1000, 30).epochs == 3  # 63 steps per epoch already
