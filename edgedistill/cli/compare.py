@@ -32,6 +32,7 @@ def compare(
                                           "classes and balanced random real clips); default: the coresets' ipc.",
                                      show_default=False)] = "",
     model: opt.Model = "cnn4",
+    model_arg: opt.ModelArgs = None,
     seeds: Annotated[int, typer.Option(help="Repeats of every row with seeds 0..N-1 (mean and std reported).")] = 3,
     rounds: Annotated[int, typer.Option(help="AL acquisition rounds from the initial set to each budget.")] = 4,
     mc_passes: Annotated[int, typer.Option(help="MC-dropout passes for BALD.")] = 10,
@@ -66,7 +67,8 @@ def compare(
     jobs = plan_jobs(_csv(strategies), _csv(budgets), ipcs, coresets, seeds, feats.n_classes)
     check_jobs(feats, jobs)
     settings = CompareSettings(
-        model=model, train_config=opt.train_config(epochs, batch_size, lr, augment, device, None).to_dict(),
+        model=model, model_kwargs=opt.model_kwargs(model_arg),
+        train_config=opt.train_config(epochs, batch_size, lr, augment, device, None).to_dict(),
         al={"rounds": rounds, "mc_passes": mc_passes, "warm_start": warm_start}, min_steps=min_steps,
         feature_id=feats.feature_id, manifest_hash=feats.manifest_hash(),
     )

@@ -29,6 +29,7 @@ def select(
     warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="Start each round from the previous "
                                                                              "round's weights, or retrain from scratch.")] = False,
     model: opt.Model = "cnn4",
+    model_arg: opt.ModelArgs = None,
     epochs: opt.Epochs = 30,
     min_steps: opt.MinSteps = 0,
     batch_size: opt.BatchSize = 64,
@@ -59,8 +60,10 @@ def select(
         log.print(f"round {record['round']}: {record['n_labelled']} labelled (+{record['n_acquired']}){score}")
 
     result = run_active_learning(pool, model, config, train_config, test=test, valid=valid, min_steps=min_steps,
+                                 model_kwargs=opt.model_kwargs(model_arg),
                                  on_round=on_round)
-    settings = {"al": config.to_dict(), "model": model, "train_config": train_config.to_dict(), "min_steps": min_steps}
+    settings = {"al": config.to_dict(), "model": model, "model_kwargs": opt.model_kwargs(model_arg),
+                "train_config": train_config.to_dict(), "min_steps": min_steps}
     save_selection(out, feats, result, settings, seed)
     log.print(f"wrote {out}")
     final = result.rounds[-1]

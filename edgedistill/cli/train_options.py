@@ -5,7 +5,7 @@ onto `TrainConfig` fields. Torch-free: TrainConfig is imported inside `train_con
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -14,6 +14,8 @@ Features = Annotated[Optional[Path], typer.Argument(help="Feature cache director
 FeaturesOption = Annotated[Optional[Path], typer.Option("--features", "-f", help="Same as the FEAT argument.",
                                                         show_default=False)]
 Model = Annotated[str, typer.Option(help="Classifier to train (cnn4, resnet18, dscnn-s, dscnn-m, dscnn-l).")]
+ModelArgs = Annotated[Optional[List[str]], typer.Option("--model-arg", help="Model builder argument key=value "
+                                                     "(repeatable), e.g. width=16 or dropout=0.5.", show_default=False)]
 Epochs = Annotated[int, typer.Option(help="Training epochs per model.")]
 MinSteps = Annotated[int, typer.Option(help="Train every model for at least this many optimiser steps (small "
                                              "budgets get more epochs; 0: just --epochs).")]
@@ -31,6 +33,22 @@ def features_path(argument: Path | None, option: Path | None) -> Path:
     if (argument is None) == (option is None):
         raise ValueError("give the feature cache once: as the FEAT argument or as --features DIR")
     return argument or option
+
+
+def model_kwargs(items: list[str] | None) -> dict:
+    """{"width": 16} from ["width=16"]; values are read as JSON (numbers, true/false) or kept as text."""
+    import json
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-arg {item!r}: write key=value, e.g. width=16")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def train_config(epochs: int, batch_size: int, lr: float, augment: bool, device: str, threads: int | None, seed: int = 0):

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from edgedistill.cli.main import app
 from edgedistill.methods.selection import load_selection
 
-TINY = ["--epochs", "2", "--batch-size", "16", "--no-augment", "--threads", "1"]
+TINY = ["--epochs", "2", "--batch-size", "16", "--no-augment", "--threads", "1", "--model-arg", "width=4"]
 runner = CliRunner()
 
 
@@ -28,6 +28,7 @@ def test_select_writes_a_selection(toy_features_dir, toy_featureset, tmp_path):
     selection = load_selection(out, features=toy_featureset.config)
     assert len(np.unique(selection.indices)) == 16
     assert selection.meta.method["al"]["strategy"] == "bald"
+    assert selection.meta.method["model_kwargs"] == {"width": 4}
     assert 0.0 <= data["accuracy"] <= 1.0
 
 
@@ -36,6 +37,8 @@ def test_select_user_errors(toy_features_dir, tmp_path):
     assert result.exit_code != 0 and "fewer than the 4 classes" in str(result.exception)
     result = invoke("select", toy_features_dir, "--features", toy_features_dir, "--out", tmp_path / "y")
     assert "give the feature cache once" in str(result.exception)
+    result = invoke("select", toy_features_dir, "--out", tmp_path / "z", "--model-arg", "width")
+    assert "write key=value" in str(result.exception)
 
 
 def test_compare_table_and_resume(toy_features_dir, tmp_path):
