@@ -266,6 +266,7 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     by_method: dict[str, list[dict]] = {}
@@ -280,6 +281,10 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
         style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("Coreset") else dict(marker="o")
         ax.errorbar(xs, ys, yerr=es, capsize=3, label=method, **style)
     ax.set_xscale("log")
+    ticks = sorted({round(r["percent"], 2) for r in rows if r["method"] != "Full data"})
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("% of training samples labelled (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
