@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -44,41 +45,77 @@ class Job:
 
 def plan_jobs(strategies: list[str], budgets: list[str], ipcs: list[int], coresets: list[str], seeds: int,
               n_classes: int) -> list[Job]:
-    """Every job of a comparison: full data, AL at each budget (and at ipc x classes), random, coresets."""
+    """Every job of a comparison: full data, AL at each budget and at ipc x classes, balanced random, coresets."""
+    if seeds < 1:
+        raise ValueError(f"seeds={seeds}: need at least 1")
     jobs = []
+    al_budgets = list(dict.fromkeys([str(b).strip() for b in budgets] + [str(ipc * n_classes) for ipc in ipcs]))
     for seed in range(seeds):
         jobs.append(Job("full", seed))
-        al_budgets = list(budgets) + [str(ipc * n_classes) for ipc in ipcs]
         jobs += [Job("al", seed, strategy=s, budget=b) for s in strategies for b in al_budgets]
         jobs += [Job("random", seed, budget=str(ipc)) for ipc in ipcs]
         jobs += [Job("coreset", seed, coreset=str(c)) for c in coresets]
     return jobs
 
 
-def run_job(feat_dir: str, job: Job, model: str, train_config: dict, model_kwargs: dict, threads: int) -> dict:
-    """Train and score one job on the feature cache's train/test splits (runs in a worker)."""
-    import torch
+@dataclass(frozen=True)
+class CompareSettings:
+    """What every job of one comparison shares; written to REPORT/settings.json and checked on resume."""
 
+    model: str
+    train_config: dict[str, Any]
+    model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    al: dict[str, Any] = dataclasses.field(default_factory=dict)  # ALConfig fields besides strategy/budget/seed
+    min_steps: int = 0  # every model gets at least this many optimiser steps (small budgets: more epochs)
+    feature_id: str = ""
+    manifest_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_jobs(feats, jobs: list[Job]) -> None:
+    """Refuse, before any training, budgets the train split cannot hold and coresets of other features."""
+    from edgedistill.methods.active_learning import parse_budget
+    from edgedistill.methods.coreset import load_coreset
+
+    train = feats.by_split("train")
+    feats.by_split("test")
+    counts = train.class_counts()
+    for job in jobs:
+        if job.kind == "al":
+            parse_budget(job.budget, len(train), train.n_classes)
+        elif job.kind == "random" and not 1 <= int(job.budget) <= counts.min():
+            raise ValueError(f"--ipc {job.budget}: the smallest class of the train split has {counts.min()} clips")
+        elif job.kind == "coreset":
+            load_coreset(job.coreset, features=feats.config, labels=feats.labels)
+
+
+def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
+    """Train and score one job on the feature cache's train/test splits (runs in a worker process)."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
-    from edgedistill.methods.active_learning import ALConfig, run_active_learning
+    from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays, with_min_steps
     from edgedistill.training import TrainConfig, train_model
 
-    torch.set_num_threads(threads)
     feats = FeatureSet.load(feat_dir)
-    train, test = feats.by_split("train"), feats.by_split("test")
-    valid = feats.by_split("valid") if (feats.split == "valid").any() else None
-    config = dataclasses.replace(TrainConfig.from_dict(train_config), seed=job.seed)
+    train, test_xy, valid = feats.by_split("train"), split_arrays(feats, "test"), split_arrays(feats, "valid")
+    if test_xy is None:
+        raise ValueError(f"{feat_dir}: the feature cache has no test split to score the comparison on")
+    config = dataclasses.replace(TrainConfig.from_dict(settings["train_config"]), seed=job.seed, threads=threads)
+    model, model_kwargs = settings["model"], settings["model_kwargs"]
     record: dict[str, Any] = {"key": job.key, **dataclasses.asdict(job)}
     if job.kind == "al":
-        result = run_active_learning(train, test, model, ALConfig(strategy=job.strategy, budget=job.budget, seed=job.seed),
-                                     config, valid=valid, model_kwargs=model_kwargs)
+        al = ALConfig.from_dict({**settings["al"], "strategy": job.strategy, "budget": job.budget, "seed": job.seed})
+        result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs,
+                                     min_steps=settings["min_steps"])
         n, metrics = len(result.indices), result.rounds[-1]
-        record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy")} for r in result.rounds]
+        record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy", "uar")} for r in result.rounds]
     else:
         x, y = _training_data(job, train, feats)
-        trained = train_model(model, x, y, feats.labels, feats.config, config, valid=valid, model_kwargs=model_kwargs)
-        n, metrics = len(x), evaluate_model(trained.model, test)
+        trained = train_model(model, x, y, feats.labels, with_min_steps(config, len(x), settings["min_steps"]), valid=valid,
+                              model_kwargs=model_kwargs, progress=False)
+        n, metrics = len(x), evaluate_model(trained, *test_xy)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
                   accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]))
     return record
@@ -88,29 +125,34 @@ def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
     if job.kind == "full":
         return np.asarray(train.x), train.y
     if job.kind == "random":
-        return balanced_random_subset(train, int(job.budget), job.seed)
+        index = balanced_random_indices(train.y, train.n_classes, int(job.budget), job.seed)
+        return np.asarray(train.x[index]), train.y[index]
     from edgedistill.methods.coreset import load_coreset
 
     coreset = load_coreset(job.coreset, features=feats.config, labels=feats.labels)
     return coreset.x, coreset.y_soft if coreset.y_soft is not None else coreset.y
 
 
-def balanced_random_subset(train, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`per_class` real samples of every class, drawn at random with `seed`."""
+def balanced_random_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of `per_class` real samples of every class, drawn without replacement with `seed`."""
     rng = np.random.default_rng(seed)
-    counts = train.class_counts()
+    counts = np.bincount(y, minlength=n_classes)
     if per_class > counts.min():
         raise ValueError(f"{per_class} samples per class requested but the smallest class has {counts.min()}")
-    index = np.concatenate([rng.choice(np.flatnonzero(train.y == c), per_class, replace=False) for c in range(train.n_classes)])
-    return np.asarray(train.x[np.sort(index)]), train.y[np.sort(index)]
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(n_classes)]))
 
 
-def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], model: str, train_config: dict,
-                   model_kwargs: dict | None = None, workers: int = 1,
-                   on_done: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run the jobs not finished yet (results in out/jobs/*.json) and return every job's record."""
-    jobs_dir = Path(out) / "jobs"
+def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], settings: CompareSettings, workers: int = 1,
+                   threads: int | None = None, on_done: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run the jobs not finished yet (one JSON file each under out/jobs/) and return every job's record.
+
+    out/settings.json pins the model, training and AL settings and the feature cache: resuming
+    with other settings is refused (start a new --out). workers: parallel processes; threads:
+    torch threads per worker (default: CPU cores / workers). on_done: called per finished job.
+    """
+    out, jobs_dir = Path(out), Path(out) / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
+    _pin_settings(out / "settings.json", settings.to_dict())
     records, todo = [], []
     for job in jobs:
         path = jobs_dir / f"{job.key}.json"
@@ -118,17 +160,34 @@ def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], model
             records.append(json.loads(path.read_text()))
         else:
             todo.append(job)
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, workers))
     args = (str(feat_dir),)
-    if workers <= 1:
+    if workers <= 1 or len(todo) <= 1:
         for job in todo:
-            records.append(_store(jobs_dir, run_job(*args, job, model, train_config, model_kwargs or {}, threads), on_done))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_job, *args, job, model, train_config, model_kwargs or {}, threads) for job in todo]
-            for future in as_completed(futures):
+            records.append(_store(jobs_dir, run_job(*args, job, settings.to_dict(), threads), on_done))
+        return records
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, *args, job, settings.to_dict(), threads): job for job in todo}
+        failed = []
+        for future in as_completed(futures):
+            try:
                 records.append(_store(jobs_dir, future.result(), on_done))
+            except Exception as err:  # keep the other jobs' results; report every failure at the end
+                failed.append(f"{futures[future].key}: {err}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} job(s) failed (finished ones are kept; re-run to resume): " + "; ".join(failed))
     return records
+
+
+def _pin_settings(path: Path, settings: dict) -> None:
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != json.loads(json.dumps(settings)):
+            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != json.loads(json.dumps(settings.get(k))))
+            raise ValueError(f"{path.parent} holds a comparison with other settings ({', '.join(changed)} differ); "
+                             "choose a new --out to compare these settings")
+    else:
+        write_json_atomic(path, settings)
 
 
 def _store(jobs_dir: Path, record: dict, on_done) -> dict:
@@ -139,14 +198,30 @@ def _store(jobs_dir: Path, record: dict, on_done) -> dict:
 
 
 # Report ---------------------------------------------------------------------------------------
+AL_NAMES = {"entropy": "Max Entropy", "variation-ratios": "Variation Ratios", "bald": "BALD", "margin": "Margin",
+            "random": "Random"}
+
+
+def method_name(record: dict) -> str:
+    """The table's method column for a job record."""
+    if record["kind"] == "full":
+        return "Full data"
+    if record["kind"] == "random":
+        return "Random balanced (real)"
+    if record["kind"] == "coreset":
+        return f"Coreset {Path(record['coreset']).name}"
+    return f"AL {AL_NAMES.get(record['strategy'], record['strategy'])}"
+
+
 def summarise(records: list[dict]) -> list[dict]:
-    """Rows in the paper's form: method, % of samples, samples per class, accuracy mean/std."""
+    """Rows in the paper's form: method, % of samples, samples per class, accuracy mean/std (in %).
+
+    The full-data row comes first, then methods by name and budgets from largest to smallest;
+    std is the population standard deviation over seeds.
+    """
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        method = {"full": "Full data", "random": "Random (balanced)", "coreset": "Coreset"}.get(r["kind"], r.get("strategy", ""))
-        if r["kind"] == "coreset":
-            method = f"Coreset ({Path(r['coreset']).name})"
-        groups.setdefault((r["kind"] != "full", method, r["n_samples"]), []).append(r)
+        groups.setdefault((r["kind"] != "full", method_name(r), r["n_samples"]), []).append(r)
     rows = []
     for (_, method, n), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])):
         acc = np.array([g["accuracy"] for g in group]) * 100
@@ -158,23 +233,31 @@ def summarise(records: list[dict]) -> list[dict]:
     return rows
 
 
-def write_report(rows: list[dict], out: str | Path, title: str) -> dict[str, Path]:
-    """REPORT/report.md, report.csv, report.json and accuracy_vs_budget.png."""
+def write_report(rows: list[dict], out: str | Path, title: str, notes: list[str] = ()) -> dict[str, Path]:
+    """REPORT/report.md, report.csv, report.json and accuracy_vs_budget.png; `notes` go under the title."""
+    if not rows:
+        raise ValueError("no finished jobs to report")
     out = Path(out)
-    lines = [f"# {title}", "", "| method | % of samples | samples per class | accuracy (%) | UAR (%) | seeds |",
+    lines = [f"# {title}", "", *[f"- {note}" for note in notes], "", "| method | % of samples | samples per class | accuracy (%) | UAR (%) | seeds |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['method']} | {r['percent']:.2f} | {r['per_class']:.1f} | {r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} "
               f"| {r['uar_mean']:.2f} | {r['seeds']} |" for r in rows]
     paths = {"md": out / "report.md", "csv": out / "report.csv", "json": out / "report.json", "png": out / "accuracy_vs_budget.png"}
-    paths["md"].write_text("\n".join(lines) + "\n")
+    write_text_atomic(paths["md"], "\n".join(lines) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    paths["csv"].write_text(buffer.getvalue())
-    write_json_atomic(paths["json"], {"title": title, "rows": rows})
+    write_text_atomic(paths["csv"], buffer.getvalue())
+    write_json_atomic(paths["json"], {"title": title, "notes": list(notes), "rows": rows})
     plot_accuracy(rows, paths["png"], title)
     return paths
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
@@ -183,6 +266,7 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     by_method: dict[str, list[dict]] = {}
@@ -197,11 +281,17 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
         style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("Coreset") else dict(marker="o")
         ax.errorbar(xs, ys, yerr=es, capsize=3, label=method, **style)
     ax.set_xscale("log")
+    ticks = sorted({round(r["percent"], 2) for r in rows if r["method"] != "Full data"})
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("% of training samples labelled (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
     plt.close(fig)

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import data, distill, evaluate, features, inspect, models, train
+from edgedistill.cli import compare, data, distill, evaluate, features, inspect, models, select, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -32,6 +32,8 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("models")(models.models)
 app.command("distill")(distill.distill)
 app.command("krr-score")(distill.krr_score)
+app.command("select")(select.select)
+app.command("compare")(compare.compare)
 
 
 def _version(value: bool) -> None:

@@ -1,9 +1,14 @@
 """Pool-based active learning: the baseline the distilled coresets are compared against.
 
 A seeded, class-stratified random initial set is labelled; each round the model is trained on
-the labelled set, scored on the test set, and the acquisition strategy picks the next batch
-from the unlabelled pool (MC dropout passes for BALD); it stops exactly at the budget. Every
-round's labelled indices and test accuracy are kept. torch is imported inside functions.
+the labelled set (from scratch, as Gal et al. 2017 and the audio distillation paper do, or
+warm-started from the previous round's weights), scored on the test set, and the acquisition
+strategy picks the next batch from the unlabelled pool (MC-dropout passes for BALD). The
+labelled-set sizes grow linearly from the initial set to the budget and end exactly at it. Every
+round's labelled indices (a prefix of the acquisition order) and test figures are kept.
+
+Budget and round arithmetic are numpy-only; torch comes in through `edgedistill.training`,
+imported inside `run_active_learning`.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from edgedistill.methods.acquisition import NEEDS_MC_PASSES, STRATEGIES, acquire
 class ALConfig:
     """Settings of one active-learning run.
 
-    strategy: an acquisition strategy (see `STRATEGIES`). budget: "20%" of the training pool,
-    or a count of labelled samples ("50"). initial: size of the random initial labelled set
-    (None: one per class, or a fifth of the budget when that is larger). rounds: acquisition
-    rounds to reach the budget. mc_passes: stochastic passes for the scores (BALD needs > 1;
-    other strategies use 1 unless asked). warm_start: keep training the previous round's
-    model instead of training from scratch.
+    strategy: an acquisition strategy (see `STRATEGIES`). budget: labelled samples at the end,
+    "20%" of the training pool or a count ("50"). initial: size of the random, class-stratified
+    initial labelled set (None: one per class, or a fifth of the budget when that is larger).
+    rounds: acquisition rounds between the initial set and the budget (fewer when the gap is
+    smaller than `rounds` samples). mc_passes: stochastic forward passes with dropout on for
+    the strategies that need them (BALD); the others use the deterministic model. warm_start:
+    start each round from the previous round's weights instead of a fresh initialisation.
+    seed: seeds the initial set, the random strategy and the dropout masks (training uses the
+    TrainConfig seed plus the round number).
     """
 
     strategy: str = "entropy"
@@ -42,9 +50,14 @@ class ALConfig:
     def __post_init__(self) -> None:
         STRATEGIES.get_entry(self.strategy)
         if self.rounds < 1:
-            raise ValueError("rounds must be >= 1")
+            raise ValueError(f"rounds={self.rounds}: need at least 1 acquisition round")
+        if self.strategy in NEEDS_MC_PASSES and self.mc_passes < 2:
+            raise ValueError(f"mc_passes={self.mc_passes}: {self.strategy} needs at least 2 MC-dropout passes")
         if self.mc_passes < 1:
-            raise ValueError("mc_passes must be >= 1")
+            raise ValueError(f"mc_passes={self.mc_passes}: need at least 1")
+        if self.initial is not None and self.initial < 1:
+            raise ValueError(f"initial={self.initial}: the initial labelled set needs at least 1 sample")
+        object.__setattr__(self, "budget", str(self.budget).strip())
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "ALConfig", **dataclasses.asdict(self)}
@@ -59,12 +72,21 @@ class ALConfig:
 
 
 def parse_budget(budget: str | int, pool_size: int, n_classes: int) -> int:
-    """A budget as a count of labelled samples: "20%" of the pool or a plain count."""
+    """A budget as a count of labelled samples: "20%" of the pool (rounded half up) or a count.
+
+    A budget below the number of classes or above the pool is an error naming both figures.
+    """
     text = str(budget).strip()
     try:
-        count = math.floor(pool_size * float(text[:-1]) / 100 + 0.5) if text.endswith("%") else int(text)
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError
+            count = math.floor(pool_size * percent / 100 + 0.5)
+        else:
+            count = int(text)
     except ValueError:
-        raise ValueError(f"budget {budget!r}: give a percentage like 20% or a count like 50") from None
+        raise ValueError(f"budget {budget!r}: give a percentage in (0, 100] like 20% or a count like 50") from None
     if count > pool_size:
         raise ValueError(f"budget {budget!r} is {count} samples but the training pool has only {pool_size}")
     if count < n_classes:
@@ -72,98 +94,121 @@ def parse_budget(budget: str | int, pool_size: int, n_classes: int) -> int:
     return count
 
 
+def initial_size(initial: int | None, budget: int, n_classes: int) -> int:
+    """Size of the initial labelled set: `initial`, or max(classes, budget // 5); never above the budget."""
+    size = max(n_classes, budget // 5) if initial is None else int(initial)
+    if size > budget:
+        raise ValueError(f"the initial labelled set ({size}) is larger than the budget ({budget}); lower --initial")
+    return size
+
+
 def stratified_initial(y: np.ndarray, size: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """`size` random indices with every class present (one per class first, then at random)."""
-    first = [rng.choice(np.flatnonzero(y == c)) for c in range(n_classes) if (y == c).any()]
-    rest = rng.permutation(np.setdiff1d(np.arange(len(y)), first))[: max(0, size - len(first))]
-    return np.concatenate([np.array(first, dtype=int), rest.astype(int)])[:size]
+    """`size` distinct random indices: one per class present first (while size allows), the rest at random."""
+    present = [c for c in range(n_classes) if (y == c).any()]
+    first = [int(rng.choice(np.flatnonzero(y == c))) for c in rng.permutation(present)[:size]]
+    rest = rng.permutation(np.setdiff1d(np.arange(len(y)), first))[: size - len(first)]
+    return np.concatenate([np.array(first, dtype=np.int64), rest.astype(np.int64)])
 
 
 def round_sizes(initial: int, budget: int, rounds: int) -> list[int]:
-    """Labelled-set sizes after the initial set and each round, ending exactly at the budget."""
+    """Labelled-set sizes: the initial set, then each round's, strictly growing, ending at the budget."""
+    if not 0 < initial <= budget:
+        raise ValueError(f"need 0 < initial ({initial}) <= budget ({budget})")
     steps = np.linspace(initial, budget, rounds + 1).round().astype(int)
     return sorted(set(steps.tolist()))
 
 
-def predict_probs(model, x: np.ndarray, passes: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Softmax outputs (passes, N, C); passes > 1 runs dropout layers in training mode (MC dropout)."""
-    import torch
+def with_min_steps(train_config, n: int, min_steps: int):
+    """`train_config` with enough epochs for at least `min_steps` optimiser steps on n samples.
 
-    device = next(model.parameters()).device
-    model.eval()
-    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
-    if passes > 1:
-        if not dropouts:
-            raise ValueError(f"{type(model).__name__} has no dropout layer: MC-dropout scores (BALD) need one")
-        for module in dropouts:
-            module.train()
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    out = []
-    try:
-        with torch.no_grad():
-            for _ in range(passes):
-                chunks = [torch.softmax(model(torch.as_tensor(np.asarray(x[i : i + batch_size]), device=device)), -1)
-                          for i in range(0, len(x), batch_size)]
-                out.append(torch.cat(chunks).double().cpu().numpy())
-    finally:
-        torch.random.set_rng_state(generator_state)
-        model.eval()
-    return np.stack(out)
+    Epoch-based training gives a 20-clip set one step per epoch; comparing budgets fairly needs
+    a floor on the number of updates (0: keep the configured epochs).
+    """
+    steps_per_epoch = max(1, math.ceil(n / train_config.batch_size))
+    epochs = max(train_config.epochs, math.ceil(min_steps / steps_per_epoch))
+    return dataclasses.replace(train_config, epochs=epochs) if epochs != train_config.epochs else train_config
+
+
+def split_arrays(feats: FeatureSet, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(x, y) of one split of a feature set, read into memory, or None when the split is empty."""
+    mask = feats.split == name
+    return (np.asarray(feats.x[mask]), feats.y[mask]) if mask.any() else None
 
 
 @dataclass
 class ALResult:
-    """Outcome of one run: the final labelled indices (into the pool) and every round's figures."""
+    """One run's outcome.
+
+    indices: labelled pool indices in acquisition order (round r's labelled set is
+    ``indices[:rounds[r]["n_labelled"]]``). rounds: per round n_labelled, n_acquired and, when a
+    test set was given, accuracy and uar. trained: the last round's TrainedModel.
+    """
 
     indices: np.ndarray
     rounds: list[dict[str, Any]]
-    model: Any = None
+    budget: int
+    trained: Any = None
 
     @property
-    def accuracy(self) -> float:
-        return float(self.rounds[-1]["accuracy"])
+    def acquired_round(self) -> np.ndarray:
+        """The round (0 = initial set) in which each entry of `indices` was labelled."""
+        out = np.zeros(len(self.indices), dtype=np.int64)
+        for record in self.rounds[1:]:
+            out[record["n_labelled"] - record["n_acquired"]:record["n_labelled"]] = record["round"]
+        return out
 
 
 def run_active_learning(
     pool: FeatureSet,
-    test: FeatureSet,
-    model_name: str,
+    model: str,
     config: ALConfig,
     train_config,
-    valid: FeatureSet | None = None,
+    *,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
     model_kwargs: dict | None = None,
+    min_steps: int = 0,
     on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> ALResult:
-    """Active learning on `pool` (the training split) until `config.budget` samples are labelled."""
+    """Active learning on `pool` (the training split) until exactly the budget is labelled.
+
+    train_config: a `TrainConfig` used for every round (its seed plus the round number).
+    test: (x, y) scored after every round. valid: (x, y) for the trainer's best-epoch choice.
+    min_steps: train every round for at least this many optimiser steps (see `with_min_steps`).
+    on_round: called with each round's record (for progress display).
+    """
     from edgedistill.evaluate import evaluate_model
     from edgedistill.training import train_model
 
     rng = np.random.default_rng(config.seed)
     budget = parse_budget(config.budget, len(pool), pool.n_classes)
-    initial = config.initial or max(pool.n_classes, budget // 5)
-    if initial > budget:
-        raise ValueError(f"initial labelled set ({initial}) is larger than the budget ({budget})")
-    labelled = stratified_initial(pool.y, initial, pool.n_classes, rng)
-    passes = config.mc_passes if config.strategy in NEEDS_MC_PASSES else 1
-    rounds, model = [], None
-    sizes = round_sizes(len(labelled), budget, config.rounds)
+    sizes = round_sizes(initial_size(config.initial, budget, pool.n_classes), budget, config.rounds)
+    labelled = stratified_initial(pool.y, sizes[0], pool.n_classes, rng)
+    passes = config.mc_passes if config.strategy in NEEDS_MC_PASSES else 0
+    rounds: list[dict[str, Any]] = []
+    trained = None
     for round_index, size in enumerate(sizes):
-        if size > len(labelled):
+        acquired = size - len(labelled)
+        if acquired > 0:
             unlabelled = np.setdiff1d(np.arange(len(pool)), labelled)
-            probs = predict_probs(model, pool.x[unlabelled], passes, seed=config.seed * 1000 + round_index)
-            picked = acquire(config.strategy, probs, size - len(labelled), rng=rng)
+            probs = trained.predict_proba(np.asarray(pool.x[unlabelled]), mc_passes=passes,
+                                          seed=config.seed * 1000 + round_index)
+            picked = acquire(config.strategy, probs, acquired, rng=rng)
             labelled = np.concatenate([labelled, unlabelled[picked]])
-        run_config = dataclasses.replace(train_config, seed=train_config.seed + round_index)
+        init_state = trained.state_dict() if (config.warm_start and trained is not None) else None
         trained = train_model(
-            model_name, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels, pool.config, run_config,
-            valid=valid, model_kwargs=model_kwargs, init_model=model if config.warm_start else None,
+            model, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels,
+            with_min_steps(dataclasses.replace(train_config, seed=train_config.seed + round_index), len(labelled), min_steps),
+            model_kwargs=model_kwargs, valid=valid, init_state=init_state, progress=False,
         )
-        model = trained.model
-        metrics = evaluate_model(model, test)
-        record = {"round": round_index, "n_labelled": int(len(labelled)), "accuracy": float(metrics["accuracy"]),
-                  "uar": float(metrics["uar"]), "indices": labelled.tolist()}
+        record: dict[str, Any] = {"round": round_index, "n_labelled": int(len(labelled)),
+                                  "n_acquired": int(len(labelled) if round_index == 0 else acquired)}
+        if test is not None:
+            metrics = evaluate_model(trained, *test)
+            record.update(accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]))
         rounds.append(record)
         if on_round:
             on_round(record)
-    return ALResult(indices=labelled, rounds=rounds, model=model)
+    if len(labelled) != budget or len(np.unique(labelled)) != budget:
+        raise RuntimeError(f"active learning labelled {len(labelled)} samples for a budget of {budget}")  # a bug, not user input
+    return ALResult(indices=labelled, rounds=rounds, budget=budget, trained=trained)

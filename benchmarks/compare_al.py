@@ -1,0 +1,117 @@
+"""Benchmark: active learning against random subsets (and coresets, when given) on the Free Spoken
+Digit Dataset, with the `edgedistill.compare` runner. Writes the paper-form table and plot to
+benchmarks/results/compare_al_fsdd.{md,csv,json,png}.
+
+FSDD (../shared/data/fsdd, 8 kHz) is read with `device.audio.read_wav`, resampled to 16 kHz
+(scipy `resample_poly`, 2/1) and turned into `kws` features with `device.features.extract_batch`;
+the official split is kept (utterances 0-4 of every speaker and digit are the test set). To fit a
+shared CPU, `--pool` keeps a class-balanced random subset of the train split (seeded).
+
+    python benchmarks/compare_al.py --pool 1000 --epochs 12 --seeds 2            # the committed run
+    python benchmarks/compare_al.py --pool 0 --budgets 60%,40%,30%,20% --seeds 3  # the paper's grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("EDGEDISTILL_SHARED_DATA", ROOT.parent / "shared" / "data")) / "fsdd"
+
+
+def fsdd_features(cache: Path, pool: int, seed: int) -> Path:
+    """The FSDD feature cache at `cache` (built once): kws MFCCs, official split, train pool subset."""
+    from scipy.signal import resample_poly
+
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.device.audio import read_wav
+    from edgedistill.features import extract_batch, get_preset
+
+    if cache.exists():
+        return cache
+    config = get_preset("kws")
+    rows = list(csv.DictReader((DATA / "labels.csv").open()))
+    waves = []
+    for row in rows:
+        wave, rate = read_wav(DATA / row["file"])
+        waves.append(resample_poly(wave, config.sample_rate, rate).astype(np.float32))
+    y = np.array([int(r["digit"]) for r in rows])
+    split = np.array([r["official_split"] for r in rows], dtype=object)
+    keep = np.ones(len(rows), dtype=bool)
+    if pool:
+        from edgedistill.compare import balanced_random_indices
+
+        train = np.flatnonzero(split == "train")
+        chosen = train[balanced_random_indices(y[train], 10, pool // 10, seed)]
+        keep = (split == "test") | np.isin(np.arange(len(rows)), chosen)
+    index = np.flatnonzero(keep)
+    feats = FeatureSet(x=extract_batch([waves[i] for i in index], config), y=y[index], labels=[str(d) for d in range(10)],
+                       config=config, split=split[index], speaker=np.array([rows[i]["speaker"] for i in index], dtype=object),
+                       path=np.array([rows[i]["file"] for i in index], dtype=object), dataset="fsdd")
+    return feats.save(cache, seed=seed, extra={"note": f"FSDD official split, train pool {pool or 'all'} (seed {seed})"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/edgedistill-bench/compare_al"),
+                        help="feature cache and resumable job results (default: %(default)s)")
+    parser.add_argument("--pool", type=int, default=1000, help="train clips kept, class-balanced (0: all 2700)")
+    parser.add_argument("--strategies", default="entropy,variation-ratios,bald,random")
+    parser.add_argument("--budgets", default="40%,20%")
+    parser.add_argument("--ipc", default="2,5", help="samples per class of the tiny-budget rows")
+    parser.add_argument("--coreset", action="append", default=[], help="coreset artifact(s) to add as rows")
+    parser.add_argument("--model", default="cnn4")
+    parser.add_argument("--width", type=int, default=16, help="cnn4 width (channels of the first block)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--min-steps", type=int, default=150, help="optimiser steps at least, for every model")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison, summarise, write_report
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.training import TrainConfig
+
+    feat_dir = fsdd_features(args.work / f"fsdd-kws-pool{args.pool}", args.pool, seed=0)
+    feats = FeatureSet.load(feat_dir)
+    jobs = plan_jobs(args.strategies.split(","), args.budgets.split(","), [int(v) for v in args.ipc.split(",") if v],
+                     args.coreset, args.seeds, feats.n_classes)
+    check_jobs(feats, jobs)
+    train_config = TrainConfig(epochs=args.epochs, batch_size=64)
+    settings = CompareSettings(model=args.model, model_kwargs={"width": args.width} if args.model == "cnn4" else {},
+                               train_config=train_config.to_dict(),
+                               al={"rounds": args.rounds, "mc_passes": 10, "warm_start": False}, min_steps=args.min_steps,
+                               feature_id=feats.feature_id, manifest_hash=feats.manifest_hash())
+    out = args.work / f"report-pool{args.pool}-{args.model}"
+    records = run_comparison(feat_dir, out, jobs, settings, workers=args.workers, threads=args.threads,
+                             on_done=lambda r: print(f"{r['key']}: accuracy {r['accuracy']:.3f} ({r['n_samples']} samples)", flush=True))
+    counts = {s: int((feats.split == s).sum()) for s in ("train", "test")}
+    notes = [f"machine: {platform.machine()}, {os.cpu_count()} CPU cores shared, {platform.python_version()}, "
+             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d} (UTC); device {train_config.device}",
+             f"data: FSDD (shared/data/fsdd) resampled to 16 kHz, kws MFCC 40x101; official split; train pool "
+             f"{counts['train']} clips (class-balanced subset, seed 0), test {counts['test']} clips",
+             f"model {args.model} {settings.model_kwargs}; {args.epochs} epochs (at least {args.min_steps} steps), batch 64, Adam lr {train_config.lr} "
+             f"cosine, SpecAugment; AL: stratified random initial set, {args.rounds} rounds, retrained each round, "
+             "BALD with 10 MC-dropout passes; no validation set",
+             "command: python benchmarks/compare_al.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
+                                                                   if k not in ("work", "results", "coreset"))]
+    paths = write_report(summarise(records), out, f"Active learning vs random on FSDD ({args.model})", notes)
+    args.results.mkdir(parents=True, exist_ok=True)
+    for kind, path in paths.items():
+        shutil.copyfile(path, args.results / f"compare_al_fsdd{path.suffix}")
+    print((out / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""`edgedistill compare`: the paper's table (full data, active learning, random, coresets) for any
+feature cache, resumable, with a Markdown/CSV/JSON report and a PNG plot.
+
+Thin shell over `edgedistill.compare`; torch is imported in the worker processes only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from edgedistill.cli import train_options as opt
+from edgedistill.cli.output import emit, log
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def compare(
+    feat: opt.Features = None,
+    features: opt.FeaturesOption = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory; an existing one is resumed (same settings only).")] = ...,
+    strategies: Annotated[str, typer.Option(help="Comma-separated acquisition strategies "
+                                                 "(random, entropy, variation-ratios, bald, margin).")] = "entropy,variation-ratios,bald,random",
+    budgets: Annotated[str, typer.Option(help="Comma-separated AL budgets: percentages of the train split or counts.")] = "60%,40%,30%,20%",
+    coreset: Annotated[Optional[List[Path]], typer.Option("--coreset", "--coresets", help="Coreset artifact(s) to "
+                                                          "train on (repeat the option).", show_default=False)] = None,
+    ipc: Annotated[str, typer.Option(help="Comma-separated samples per class for the tiny-budget rows (AL at ipc x "
+                                          "classes and balanced random real clips); default: the coresets' ipc.",
+                                     show_default=False)] = "",
+    model: opt.Model = "cnn4",
+    model_arg: opt.ModelArgs = None,
+    seeds: Annotated[int, typer.Option(help="Repeats of every row with seeds 0..N-1 (mean and std reported).")] = 3,
+    rounds: Annotated[int, typer.Option(help="AL acquisition rounds from the initial set to each budget.")] = 4,
+    mc_passes: Annotated[int, typer.Option(help="MC-dropout passes for BALD.")] = 10,
+    warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="AL rounds start from the previous "
+                                                                             "round's weights, or retrain from scratch.")] = False,
+    epochs: opt.Epochs = 30,
+    min_steps: opt.MinSteps = 0,
+    batch_size: opt.BatchSize = 64,
+    lr: opt.LearningRate = 3e-3,
+    augment: opt.Augment = True,
+    device: opt.Device = "auto",
+    workers: Annotated[int, typer.Option(help="Jobs trained in parallel processes.")] = 1,
+    threads: opt.Threads = None,
+    as_json: opt.Json = False,
+) -> None:
+    """Compare coresets with active learning and random subsets at the same budgets; write report.md/csv/json + PNG."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison, summarise, write_report
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.methods.coreset import load_coreset
+
+    path = opt.features_path(feat, features)
+    feats = FeatureSet.load(path)
+    coresets = [str(c) for c in coreset or []]
+    try:
+        ipcs = [int(v) for v in _csv(ipc)]
+    except ValueError:
+        raise ValueError(f"--ipc {ipc!r}: give whole numbers of samples per class, like 2,5,10") from None
+    if not ipc:
+        ipcs = sorted({load_coreset(c, features=feats.config, labels=feats.labels).ipc for c in coresets})
+    jobs = plan_jobs(_csv(strategies), _csv(budgets), ipcs, coresets, seeds, feats.n_classes)
+    check_jobs(feats, jobs)
+    settings = CompareSettings(
+        model=model, model_kwargs=opt.model_kwargs(model_arg),
+        train_config=opt.train_config(epochs, batch_size, lr, augment, device, None).to_dict(),
+        al={"rounds": rounds, "mc_passes": mc_passes, "warm_start": warm_start}, min_steps=min_steps,
+        feature_id=feats.feature_id, manifest_hash=feats.manifest_hash(),
+    )
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=log, transient=True) as bar:
+        task = bar.add_task(f"compare ({model})", total=len(jobs))
+
+        def on_done(record: dict) -> None:
+            bar.advance(task)
+            bar.console.print(f"{record['key']}: accuracy {record['accuracy']:.3f} on {record['n_samples']} samples")
+
+        records = run_comparison(path, out, jobs, settings, workers=workers, threads=threads, on_done=on_done)
+    rows = summarise(records)
+    title = f"{feats.dataset or path.name}: {model}, {seeds} seed(s)"
+    notes = [f"feature cache {path} ({feats.feature_id}), train split {int((feats.split == 'train').sum())} clips, "
+             f"test split {int((feats.split == 'test').sum())} clips, {feats.n_classes} classes",
+             f"training: {epochs} epochs (at least {min_steps} steps), batch {batch_size}, lr {lr}, augment {augment}; AL: {rounds} rounds, "
+             f"{'warm-started' if warm_start else 'retrained'} each round, BALD with {mc_passes} MC-dropout passes"]
+    paths = write_report(rows, out, title, notes)
+    log.print(f"wrote {', '.join(str(p) for p in paths.values())} ({len(records)} jobs)")
+    table = [(r["method"], r["percent"], r["per_class"], f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f}", r["uar_mean"],
+              r["seeds"]) for r in rows]
+    emit({"out": str(out), "model": model, "jobs": len(records), "rows": rows, "files": {k: str(v) for k, v in paths.items()}},
+         as_json, title=title, rows=table,
+         columns=("method", "% of samples", "samples per class", "accuracy (%)", "UAR (%)", "seeds"))

@@ -1,0 +1,60 @@
+"""`edgedistill select` and `edgedistill compare` end to end on the toy feature cache (CliRunner)."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from edgedistill.cli.main import app
+from edgedistill.methods.selection import load_selection
+
+TINY = ["--epochs", "2", "--batch-size", "16", "--no-augment", "--threads", "1", "--model-arg", "width=4"]
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def test_select_writes_a_selection(toy_features_dir, toy_featureset, tmp_path):
+    out = tmp_path / "sel"
+    result = invoke("select", toy_features_dir, "--strategy", "bald", "--budget", "25%", "--rounds", "2",
+                    "--mc-passes", "3", "--out", out, "--seed", "2", *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["n_selected"] == data["budget"] == 16 and data["pool_size"] == 64
+    assert [r["n_labelled"] for r in data["rounds"]] == [4, 10, 16]
+    selection = load_selection(out, features=toy_featureset.config)
+    assert len(np.unique(selection.indices)) == 16
+    assert selection.meta.method["al"]["strategy"] == "bald"
+    assert selection.meta.method["model_kwargs"] == {"width": 4}
+    assert 0.0 <= data["accuracy"] <= 1.0
+
+
+def test_select_user_errors(toy_features_dir, tmp_path):
+    result = invoke("select", "--features", toy_features_dir, "--budget", "2", "--out", tmp_path / "x", *TINY)
+    assert result.exit_code != 0 and "fewer than the 4 classes" in str(result.exception)
+    result = invoke("select", toy_features_dir, "--features", toy_features_dir, "--out", tmp_path / "y")
+    assert "give the feature cache once" in str(result.exception)
+    result = invoke("select", toy_features_dir, "--out", tmp_path / "z", "--model-arg", "width")
+    assert "write key=value" in str(result.exception)
+
+
+def test_compare_table_and_resume(toy_features_dir, tmp_path):
+    out = tmp_path / "report"
+    args = ["compare", "--features", toy_features_dir, "--strategies", "entropy", "--budgets", "20%", "--ipc", "2",
+            "--seeds", "1", "--rounds", "1", "--out", out, *TINY]
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["jobs"] == 4  # full, AL 20 %, AL 8 samples, random 2 per class
+    assert [r["method"] for r in data["rows"]][0] == "Full data"
+    assert {r["n_samples"] for r in data["rows"]} == {64, 13, 8}
+    for name in ("report.md", "report.csv", "report.json", "accuracy_vs_budget.png"):
+        assert (out / name).stat().st_size > 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.json")}
+    again = invoke(*args)  # table output; every job is reused
+    assert again.exit_code == 0, again.output
+    assert "Full data" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.json")} == stamps
