@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import features, inspect
+from edgedistill.cli import features, gan, inspect
 
 app = typer.Typer(
     name="edgedistill",
@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(features.app, name="features")
 app.command("inspect")(inspect.inspect)
+app.command("distill-gan")(gan.distill_gan)
+app.command("sample")(gan.sample)
 
 
 def _version(value: bool) -> None:
