@@ -20,6 +20,7 @@ from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
 from edgedistill.data.featureset import FeatureSet
 from edgedistill.features import FeatureConfig
 from edgedistill.methods.gan.architectures import Generator, build
+from edgedistill.methods.gan.ssl import SSLConfig, config_from_dict
 
 SCHEMA = "edgedistill.generator"
 PAYLOAD = "generator.safetensors"
@@ -33,7 +34,7 @@ class TrainedGenerator:
     arch: str
     builder_kwargs: dict[str, Any]  # n_classes, input_shape, z_dim, width
     labels: list[str]
-    config: FeatureConfig
+    config: FeatureConfig | SSLConfig
     class_prior: np.ndarray  # (C,) fraction of each class in the real training data
     gan_config: dict[str, Any] = field(default_factory=dict)
     source_manifest_hash: str | None = None
@@ -76,7 +77,7 @@ def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
 
 
-def load_generator(path: str | Path, features: FeatureConfig | str | None = None) -> TrainedGenerator:
+def load_generator(path: str | Path, features: FeatureConfig | SSLConfig | str | None = None) -> TrainedGenerator:
     """Load a generator artifact on the CPU; `features` refuses one made with other features."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -93,7 +94,7 @@ def load_generator(path: str | Path, features: FeatureConfig | str | None = None
         module.load_state_dict(load_file(str(path / PAYLOAD)))
     except (OSError, SafetensorError, RuntimeError, TypeError) as err:
         raise ArtifactError(f"{path}/{PAYLOAD}: missing, corrupt or not matching the builder in meta.json ({err})") from None
-    config = FeatureConfig.from_dict(meta.feature_config)
+    config = config_from_dict(meta.feature_config)
     if tuple(kwargs["input_shape"]) != config.shape or kwargs["n_classes"] != len(meta.labels):
         raise ArtifactError(f"{path}/meta.json: builder_kwargs {kwargs} disagree with the feature shape {config.shape} "
                             f"or the {len(meta.labels)} labels")
