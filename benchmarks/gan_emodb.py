@@ -6,7 +6,7 @@ rest trains (the generator and the real baseline). The downstream model is the G
 SmallCNN (the same for real and generated data), trained --seeds times; UAR on the test
 speakers. Writes benchmarks/results/gan_emodb.{json,md} with the machine and date.
 
-Usage: python benchmarks/gan_emodb.py [--steps 600] [--ablation] [--ppc 50 100 200]
+Usage: python benchmarks/gan_emodb.py [--steps 400] [--ablation] [--ppc 50 100] [--normalize none|cmvn]
 """
 
 from __future__ import annotations
@@ -27,23 +27,20 @@ DATA = Path(os.environ.get("EDGEDISTILL_SHARED_DATA", ROOT / ".." / "shared" / "
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def load_emodb(cache: Path):
-    """EmoDB as a FeatureSet (ser preset), cached at `cache`; split train/test by speaker later."""
-    from scipy.signal import resample_poly
+def load_emodb(cache: Path, normalize: str = "cmvn"):
+    """EmoDB as a FeatureSet (ser preset, with `normalize`), cached at `cache`; split by speaker later."""
+    import dataclasses
 
     from edgedistill.data.featureset import FeatureSet
-    from edgedistill.device.audio import read_wav
     from edgedistill.features import extract_batch, get_preset
+    from edgedistill.methods.gan.ssl import read_clip
 
     if cache.exists():
         return FeatureSet.load(cache, mmap=False)
-    config = get_preset("ser")
+    config = dataclasses.replace(get_preset("ser"), normalize=normalize)
     rows = list(csv.DictReader((DATA / "labels.csv").open()))
     labels = sorted({r["emotion"] for r in rows})
-    waves = []
-    for r in rows:
-        wave, rate = read_wav(DATA / r["file"])
-        waves.append(resample_poly(wave, config.sample_rate, rate).astype(np.float32) if rate != config.sample_rate else wave)
+    waves = [read_clip(DATA / r["file"], config.sample_rate) for r in rows]
     data = FeatureSet(x=extract_batch(waves, config), y=np.array([labels.index(r["emotion"]) for r in rows]), labels=labels,
                       config=config, speaker=np.array([r["speaker"] for r in rows], dtype=object),
                       path=np.array([r["file"] for r in rows], dtype=object), dataset="emodb")
@@ -51,14 +48,14 @@ def load_emodb(cache: Path):
     return data
 
 
-def downstream(x, y, test, n_classes, seeds, epochs):
+def downstream(x, y, test, n_classes, seeds, epochs, width=16):
     """Mean/std test UAR and mean training seconds of SmallCNNs trained on (x, y)."""
     from edgedistill.methods.gan.pool import accuracy_and_uar, predict, train_classifier
 
     uars, seconds = [], []
     for seed in range(seeds):
         start = time.perf_counter()
-        model, _ = train_classifier(x, y, n_classes, epochs=epochs, width=32, seed=seed)
+        model, _ = train_classifier(x, y, n_classes, epochs=epochs, width=width, seed=seed)
         seconds.append(time.perf_counter() - start)
         uars.append(accuracy_and_uar(test.y, predict(model, test.x).argmax(1), n_classes)["uar"])
     return {"uar": float(np.mean(uars)), "uar_std": float(np.std(uars)), "train_s": float(np.mean(seconds)), "n": int(len(y))}
@@ -66,15 +63,18 @@ def downstream(x, y, test, n_classes, seeds, epochs):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=600, help="generator steps per GAN (default 600)")
+    parser.add_argument("--steps", type=int, default=400, help="generator steps per GAN (default 400)")
     parser.add_argument("--arch", default="gan-cnn", help="gan-cnn or gan-att (default gan-cnn)")
     parser.add_argument("--width", type=int, default=32, help="GAN width (default 32)")
-    parser.add_argument("--ppc", type=int, nargs="+", default=[50, 100, 200], help="generated samples per class")
-    parser.add_argument("--seeds", type=int, default=3, help="downstream trainings per row (default 3)")
-    parser.add_argument("--epochs", type=int, default=20, help="downstream epochs (default 20)")
+    parser.add_argument("--ppc", type=int, nargs="+", default=[50, 100], help="generated samples per class")
+    parser.add_argument("--seeds", type=int, default=1, help="downstream trainings per row (default 1)")
+    parser.add_argument("--epochs", type=int, default=15, help="downstream epochs (default 15)")
     parser.add_argument("--test-speakers", nargs="+", default=["03", "08"], help="held-out speakers (default 03 08)")
     parser.add_argument("--ablation", action="store_true", help="also train baseline, +DIV and +SML generators")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/edgedistill-emodb-ser"), help="feature cache dir")
+    parser.add_argument("--normalize", default="none", help="feature normalisation: none (default) or cmvn (the ser preset's)")
+    parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
+    parser.add_argument("--pool-epochs", type=int, default=6, help="epochs per pool classifier (default 6)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/edgedistill-emodb-ser"), help="feature cache dir prefix")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     args = parser.parse_args()
 
@@ -85,14 +85,14 @@ def main() -> None:
     from edgedistill.methods.gan.loop import distill
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    data = load_emodb(args.cache)
+    data = load_emodb(args.cache.with_name(f"{args.cache.name}-{args.normalize}"), args.normalize)
     is_test = np.isin(data.speaker.astype(str), args.test_speakers)
     train, test = data.subset(~is_test), data.subset(is_test)
     audio_bytes = sum((DATA / p).stat().st_size for p in train.path)
     result = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores (shared), torch {torch.__version__}, cpu",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
-        "data": f"EmoDB 535 clips, ser preset {list(data.config.shape)}, test speakers {args.test_speakers}",
+        "data": f"EmoDB 535 clips, ser preset {list(data.config.shape)} normalize={args.normalize}, test speakers {args.test_speakers}",
         "n_train": len(train), "n_test": len(test), "train_audio_bytes": int(audio_bytes),
         "train_feature_bytes": int(train.x.nbytes), "rows": [],
     }
@@ -105,7 +105,8 @@ def main() -> None:
                     "+SML": {"lambda_div": 0.0}, "both": {}}
     for name, change in variants.items():
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
-                           lr_g=1e-3, lr_d=1e-3, pool_models=2, pool_epochs=10, pool_every=2, device="auto", seed=0, **change)
+                           lr_g=1e-3, lr_d=1e-3, pool_models=args.pool_models,
+                           pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0, **change)
         start = time.perf_counter()
         gen = distill(train, config, progress=False)
         gan_seconds = time.perf_counter() - start
@@ -128,7 +129,7 @@ def main() -> None:
     lines = [f"# GAN distillation on EmoDB ({result['date']})", "", f"Machine: {result['machine']}. Data: {result['data']}; "
              f"{result['n_train']} train / {result['n_test']} test clips. Train audio {audio_bytes / 1e6:.2f} MB, "
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
-             f"{args.steps} steps. Downstream: SmallCNN, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
+             f"{args.steps} steps. L_SML pool: {args.pool_models} classifier(s) x {args.pool_epochs} epochs. Downstream: SmallCNN width 16, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
              "| data | variant | per class | n | UAR | ± | train s | generator bytes |", "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['data']} | {r['variant']} | {r['ppc']} | {r['n']} | {r['uar']:.3f} | {r['uar_std']:.3f} | "

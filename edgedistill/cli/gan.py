@@ -35,6 +35,10 @@ def distill_gan(
     pool_models: Annotated[int, typer.Option(help="Downstream classifiers trained on real data for the L_SML pool.")] = 2,
     pool_epochs: Annotated[int, typer.Option(help="Epochs of each pool classifier.")] = 10,
     pool_every: Annotated[int, typer.Option(help="Keep a pool checkpoint every this many epochs.")] = 2,
+    input_features: Annotated[str, typer.Option("--features", help="Input: 'feature-set' (the MFCC/log-mel maps in FEATURES) or 'hubert' (frame features of a local HuBERT, computed from the clips' audio once and cached).")] = "feature-set",
+    ssl_weights: Annotated[Optional[Path], typer.Option(help="With --features hubert: local folder of HuBERT weights (config.json + weights); nothing is downloaded.")] = None,
+    ssl_layer: Annotated[int, typer.Option(help="With --features hubert: transformer layer to take (0 = CNN front-end).")] = 9,
+    audio_root: Annotated[Optional[Path], typer.Option(help="With --features hubert: folder the feature set's item paths are relative to.")] = None,
     split: Annotated[str, typer.Option(help="Split of the feature set to distil ('all' = every clip).")] = "train",
     valid_split: Annotated[str, typer.Option(help="Split to score the critic's classifier on ('' = none).")] = "valid",
     checkpoint: Annotated[Optional[Path], typer.Option(help="Directory for the training state (default: OUT.ckpt).")] = None,
@@ -54,6 +58,10 @@ def distill_gan(
     if out.exists():
         raise ValueError(f"--out {out} already exists; artifacts are never overwritten: choose a new path")
     data = FeatureSet.load(features)
+    if input_features == "hubert":
+        data = _hubert(data, features, ssl_weights, ssl_layer, audio_root, device)
+    elif input_features != "feature-set":
+        raise ValueError(f"--features {input_features!r}: choose feature-set or hubert")
     train = data if split == "all" else data.by_split(split)
     valid = data.subset(data.split == valid_split) if valid_split and (data.split == valid_split).any() else None
     config = GANConfig(arch=arch, z_dim=z_dim, width=width, steps=steps, n_critic=n_critic, batch_size=batch_size,
@@ -88,3 +96,15 @@ def sample(
     counts = data.class_counts()
     emit({"out": str(path), "n": len(data), "per_class": {label: int(c) for label, c in zip(data.labels, counts)}},
          as_json, title="Generated feature set")
+
+
+def _hubert(data, features: Path, weights: Optional[Path], layer: int, audio_root: Optional[Path], device: str):
+    """The feature set with HuBERT layer features of its clips (cached beside FEATURES)."""
+    from edgedistill.methods.gan.ssl import load_hubert, read_clip, ssl_featureset
+
+    if weights is None or not (weights / "config.json").is_file():
+        load_hubert(weights)  # raises the message that says where the weights must come from
+    if audio_root is None:
+        raise ValueError("--features hubert needs --audio-root: the folder the feature set's item paths are relative to")
+    waves = [read_clip(audio_root / path, data.config.sample_rate) for path in data.path]
+    return ssl_featureset(data, waves, weights, layer=layer, cache_dir=features.parent / f"{features.name}.ssl-cache", device=device)

@@ -94,6 +94,21 @@ def weights_id(path: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A mono WAV as float32 at `sample_rate` (polyphase resampling when the file's rate differs)."""
+    from edgedistill.device.audio import read_wav
+
+    wave, rate = read_wav(path)
+    if rate == sample_rate:
+        return wave
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(sample_rate, rate)
+    return resample_poly(wave, sample_rate // g, rate // g).astype(np.float32)
+
+
 def hubert_features(waves: Sequence[np.ndarray], model, layer: int, sample_rate: int = 16000, clip_seconds: float = 2.0,
                     batch_size: int = 8, device: str = "auto") -> np.ndarray:
     """Layer `layer` activations (0 = CNN front-end projection) of each clip: float32 (N, dim, frames).
