@@ -38,8 +38,13 @@ def test_distill_resume_and_sample(tmp_path, toy_features_dir):
     assert json.loads(result.stdout)["n"] == 20
     data = FeatureSet.load(out)
     assert np.bincount(data.y).tolist() == [5, 5, 5, 5] and data.x.shape[1:] == (40, 101)
-    result = runner.invoke(app, ["sample", "--generator", str(gen_dir), "--per-class", "5", "--out", str(tmp_path / "p"), "--prior"])
+    result = runner.invoke(app, ["sample", "--generator", str(gen_dir), "--per-class", "5", "--out", str(tmp_path / "p"), "--prior",
+                                 "--format", "coreset"])
     assert result.exit_code == 0, result.output
+    from edgedistill.methods.coreset import load_coreset
+
+    coreset = load_coreset(tmp_path / "p", labels=data.labels)
+    assert len(coreset.y) == 20 and coreset.meta.method["name"] == "gan-sample"
 
 
 def test_user_errors(tmp_path, toy_features_dir):
