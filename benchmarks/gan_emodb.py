@@ -48,17 +48,57 @@ def load_emodb(cache: Path, normalize: str = "cmvn"):
     return data
 
 
-def downstream(x, y, test, n_classes, seeds, epochs, width=16):
-    """Mean/std test UAR and mean training seconds of SmallCNNs trained on (x, y)."""
+def downstream(x, y, test, n_classes, seeds, epochs, width=16, probe=None):
+    """Mean/std test UAR and mean training seconds of SmallCNNs trained on (x, y).
+
+    probe: a FeatureSet with speakers; adds speaker_probe_acc (mean over seeds).
+    """
     from edgedistill.methods.gan.pool import accuracy_and_uar, predict, train_classifier
 
-    uars, seconds = [], []
+    uars, seconds, probes = [], [], []
     for seed in range(seeds):
         start = time.perf_counter()
         model, _ = train_classifier(x, y, n_classes, epochs=epochs, width=width, seed=seed)
         seconds.append(time.perf_counter() - start)
         uars.append(accuracy_and_uar(test.y, predict(model, test.x).argmax(1), n_classes)["uar"])
-    return {"uar": float(np.mean(uars)), "uar_std": float(np.std(uars)), "train_s": float(np.mean(seconds)), "n": int(len(y))}
+        if probe is not None:
+            probes.append(speaker_probe(model, probe))
+    row = {"uar": float(np.mean(uars)), "uar_std": float(np.std(uars)), "train_s": float(np.mean(seconds)), "n": int(len(y))}
+    if probes:
+        row["speaker_probe_acc"] = float(np.mean(probes))
+    return row
+
+
+def speaker_probe(model, data, steps: int = 300) -> float:
+    """Speaker information in the model's first layer: a linear speaker classifier's held-out accuracy.
+
+    Embedding: first conv block (conv, BN, ReLU) output averaged over time -> (N, channels x bands),
+    standardised. Softmax regression (Adam, weight decay) fits every other clip of each speaker and
+    is scored on the rest. Lower = less speaker information; chance = 1 / speakers.
+    """
+    import torch
+
+    speakers = sorted(set(data.speaker.tolist()))
+    target = np.array([speakers.index(s) for s in data.speaker])
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(data.x, dtype=np.float32))
+        emb = model.body[:3](model.norm.normalize(x).unsqueeze(1)).mean(dim=3).flatten(1)
+    emb = (emb - emb.mean(0)) / emb.std(0).clamp_min(1e-6)
+    fit = np.zeros(len(target), dtype=bool)
+    for s in range(len(speakers)):
+        fit[np.flatnonzero(target == s)[::2]] = True
+    generator = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(emb.shape[1], len(speakers))
+    torch.nn.init.normal_(linear.weight, std=0.01, generator=generator)
+    optimizer = torch.optim.Adam(linear.parameters(), lr=1e-2, weight_decay=1e-3)
+    yt = torch.as_tensor(target)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(linear(emb[fit]), yt[fit])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((linear(emb[~fit]).argmax(1) == yt[~fit]).float().mean())
 
 
 def main() -> None:
@@ -74,6 +114,7 @@ def main() -> None:
     parser.add_argument("--normalize", default="none", help="feature normalisation: none (default) or cmvn (the ser preset's)")
     parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
     parser.add_argument("--pool-epochs", type=int, default=6, help="epochs per pool classifier (default 6)")
+    parser.add_argument("--probe", action="store_true", help="add the speaker-information probe (train speakers)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/edgedistill-emodb-ser"), help="feature cache dir prefix")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     args = parser.parse_args()
@@ -96,7 +137,8 @@ def main() -> None:
         "n_train": len(train), "n_test": len(test), "train_audio_bytes": int(audio_bytes),
         "train_feature_bytes": int(train.x.nbytes), "rows": [],
     }
-    real = downstream(train.x, train.y, test, data.n_classes, args.seeds, args.epochs)
+    probe = train if args.probe else None
+    real = downstream(train.x, train.y, test, data.n_classes, args.seeds, args.epochs, probe=probe)
     result["rows"].append({"data": "real", "variant": "-", "ppc": "all", **real})
     print("real", real, flush=True)
     variants = {"both": {}}
@@ -115,7 +157,7 @@ def main() -> None:
         gen_bytes = sum(f.stat().st_size for f in out.iterdir())
         for ppc in args.ppc if name == "both" else [100]:
             x, y = sample(gen, ppc, seed=1)
-            row = downstream(x, y, test, data.n_classes, args.seeds, args.epochs)
+            row = downstream(x, y, test, data.n_classes, args.seeds, args.epochs, probe=probe)
             result["rows"].append({"data": f"generated ({args.arch})", "variant": name, "ppc": ppc, **row,
                                    "generator_bytes": gen_bytes, "gan_train_s": round(gan_seconds, 1)})
             print(name, ppc, row, flush=True)
@@ -130,10 +172,12 @@ def main() -> None:
              f"{result['n_train']} train / {result['n_test']} test clips. Train audio {audio_bytes / 1e6:.2f} MB, "
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
              f"{args.steps} steps. L_SML pool: {args.pool_models} classifier(s) x {args.pool_epochs} epochs. Downstream: SmallCNN width 16, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
-             "| data | variant | per class | n | UAR | ± | train s | generator bytes |", "|---|---|---|---|---|---|---|---|"]
+             "| data | variant | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
+        probe_acc = f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-"
         lines.append(f"| {r['data']} | {r['variant']} | {r['ppc']} | {r['n']} | {r['uar']:.3f} | {r['uar_std']:.3f} | "
-                     f"{r['train_s']:.1f} | {r.get('generator_bytes', '-')} |")
+                     f"{r['train_s']:.1f} | {r.get('generator_bytes', '-')} | {probe_acc} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
