@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import compare, data, distill, evaluate, features, inspect, models, select, train
+from edgedistill.cli import compare, data, distill, evaluate, features, gan, inspect, models, select, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -34,6 +34,8 @@ app.command("distill")(distill.distill)
 app.command("krr-score")(distill.krr_score)
 app.command("select")(select.select)
 app.command("compare")(compare.compare)
+app.command("distill-gan")(gan.distill_gan)
+app.command("sample")(gan.sample)
 
 
 def _version(value: bool) -> None:

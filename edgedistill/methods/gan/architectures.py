@@ -1,0 +1,150 @@
+"""Generator and critic networks of the GAN distiller: "gan-cnn" and "gan-att".
+
+Generator: (z (B, z_dim), label_onehot (B, C)) -> features (B, F, T), raw feature units (the
+per-band mean/std of the training data are buffers applied at the output; no tanh). It is a
+plain conv/transposed-conv graph, exportable by torch.onnx and litert-torch.
+Critic: features (B, F, T) -> (score (B,), class logits (B, C), embedding (B, width)); strided
+2-D convolutions with layer norm (GroupNorm with one group) and leaky ReLU; two heads
+(Wasserstein score, auxiliary classifier); the embedding feeds feature matching.
+"gan-att" adds to the generator two dilated (over time) residual convolutions and one
+self-attention over time frames (SAGAN-style, gated by a learned scalar that starts at 0).
+
+Imports torch. Must not import the rest of edgedistill beyond the registry.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgedistill.registry import Registry
+
+
+def _lrelu() -> nn.Module:
+    return nn.LeakyReLU(0.2)
+
+
+class BandNorm(nn.Module):
+    """Per-band mean/std of the training data, as buffers (set once, saved with the weights)."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def set_stats(self, x: torch.Tensor) -> None:
+        """x (N, F, T): mean and std over clips and frames, per band."""
+        self.mean.copy_(x.mean(dim=(0, 2)))
+        self.std.copy_(x.std(dim=(0, 2)).clamp_min(1e-5))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean[:, None]) / self.std[:, None]
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std[:, None] + self.mean[:, None]
+
+
+class TimeSelfAttention(nn.Module):
+    """One self-attention over time frames of a (B, C, F, T) map; tokens are frames (C*F dims)."""
+
+    def __init__(self, channels: int, n_features: int, dim: int = 32) -> None:
+        super().__init__()
+        self.query = nn.Conv1d(channels * n_features, dim, 1)
+        self.key = nn.Conv1d(channels * n_features, dim, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        tokens = h.flatten(1, 2)  # (B, C*F, T)
+        q, k = self.query(tokens), self.key(tokens)  # (B, d, T)
+        attention = torch.softmax(torch.matmul(q.transpose(1, 2), k) * self.scale, dim=-1)  # (B, T_q, T_k)
+        v = self.value(h).flatten(1, 2)  # (B, C*F, T_k)
+        out = torch.matmul(v, attention.transpose(1, 2))  # (B, C*F, T_q)
+        return h + self.gamma * out.reshape(h.shape)
+
+
+class DilatedTimeBlock(nn.Module):
+    """Residual 3x3 convolution dilated along time."""
+
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=(1, dilation), dilation=(1, dilation))
+        self.act = _lrelu()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.act(self.conv(h))
+
+
+class Generator(nn.Module):
+    """Conditional generator: [one-hot label, e] -> (B, F, T) features in raw units."""
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int], z_dim: int = 64, width: int = 64,
+                 attention: bool = False) -> None:
+        super().__init__()
+        self.n_classes, self.z_dim, self.input_shape = n_classes, z_dim, tuple(input_shape)
+        n_features, n_frames = self.input_shape
+        self.f0, self.t0 = math.ceil(n_features / 4), math.ceil(n_frames / 4)
+        self.width = width
+        half, quarter = max(width // 2, 1), max(width // 4, 1)
+        self.project = nn.Linear(z_dim + n_classes, width * self.f0 * self.t0)
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(width, half, 4, stride=2, padding=1), _lrelu())
+        middle: list[nn.Module] = []
+        if attention:
+            middle = [DilatedTimeBlock(half, 2), DilatedTimeBlock(half, 4), TimeSelfAttention(half, 2 * self.f0)]
+        self.middle = nn.Sequential(*middle)
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(half, quarter, 4, stride=2, padding=1), _lrelu())
+        self.out = nn.Conv2d(quarter, 1, 3, padding=1)
+        self.norm = BandNorm(n_features)
+
+    def forward(self, z: torch.Tensor, label_onehot: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([label_onehot, z], dim=1))
+        h = torch.nn.functional.leaky_relu(h, 0.2).reshape(-1, self.width, self.f0, self.t0)
+        h = self.up2(self.middle(self.up1(h)))
+        n_features, n_frames = self.input_shape
+        x = self.out(h)[:, 0, :n_features, :n_frames]
+        return self.norm.denormalize(x)
+
+
+class Critic(nn.Module):
+    """Critic with a Wasserstein head and an auxiliary class head; returns (score, logits, embedding)."""
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int], width: int = 64) -> None:
+        super().__init__()
+        quarter, half = max(width // 4, 1), max(width // 2, 1)
+        self.norm = BandNorm(input_shape[0])
+        self.body = nn.Sequential(
+            nn.Conv2d(1, quarter, 4, stride=2, padding=1), _lrelu(),
+            nn.Conv2d(quarter, half, 4, stride=2, padding=1), nn.GroupNorm(1, half), _lrelu(),
+            nn.Conv2d(half, width, 4, stride=2, padding=1), nn.GroupNorm(1, width), _lrelu(),
+        )
+        self.score = nn.Linear(width, 1)
+        self.classify = nn.Linear(width, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        embedding = self.body(self.norm.normalize(x).unsqueeze(1)).mean(dim=(2, 3))
+        return self.score(embedding)[:, 0], self.classify(embedding), embedding
+
+
+def gan_cnn(n_classes: int, input_shape: tuple[int, int], z_dim: int = 64, width: int = 64) -> tuple[Generator, Critic]:
+    """GAN-CNN: transposed-convolution generator, 3-layer strided-conv critic."""
+    return Generator(n_classes, input_shape, z_dim, width, attention=False), Critic(n_classes, input_shape, width)
+
+
+def gan_att(n_classes: int, input_shape: tuple[int, int], z_dim: int = 64, width: int = 64) -> tuple[Generator, Critic]:
+    """GAN-ATT: GAN-CNN whose generator adds dilated time convolutions and one self-attention over time."""
+    return Generator(n_classes, input_shape, z_dim, width, attention=True), Critic(n_classes, input_shape, width)
+
+
+ARCHITECTURES = Registry("GAN architecture", {
+    "gan-cnn": "edgedistill.methods.gan.architectures:gan_cnn",
+    "gan-att": "edgedistill.methods.gan.architectures:gan_att",
+})
+
+
+def build(arch: str, **kwargs: Any) -> tuple[Generator, Critic]:
+    """(generator, critic) of the named architecture; kwargs: n_classes, input_shape, z_dim, width."""
+    return ARCHITECTURES.get_entry(arch)(**kwargs)
