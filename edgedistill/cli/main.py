@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import features, inspect
+from edgedistill.cli import evaluate, features, inspect, models, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 app.add_typer(features.app, name="features")
 app.command("inspect")(inspect.inspect)
+app.command("train")(train.train)
+app.command("crossval")(train.crossval)
+app.command("evaluate")(evaluate.evaluate)
+app.command("models")(models.models)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,63 @@
+"""`edgedistill evaluate`: score a model artifact on a split of a feature cache (accuracy, UAR,
+macro F1, per-class recall), optionally plot the confusion matrix, save the predictions, and
+compare with a second model by the exact McNemar test. torch is imported inside the command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgedistill.cli.output import emit, log
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model artifact directory (from `edgedistill train`).")],
+    features: Annotated[Path, typer.Option("--features", "-f", help="Feature cache with the model's features.")],
+    split: Annotated[str, typer.Option(help="Split to score: train, valid or test.")] = "test",
+    confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix plot to this PNG.")] = None,
+    predictions: Annotated[Optional[Path], typer.Option(help="Write y_true, y_pred, probs and paths to this .npz (no pickle).")] = None,
+    versus: Annotated[Optional[Path], typer.Option(help="A second model artifact: add its scores and an exact McNemar test.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Score a trained model on one split of a feature cache."""
+    import numpy as np
+
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.evaluate import mcnemar, plot_confusion, classification_metrics
+    from edgedistill.training import load_model
+
+    feats = FeatureSet.load(features)
+    data = feats.by_split(split)
+    trained = load_model(model, features=feats.config)
+    if trained.labels != feats.labels:
+        raise ValueError(f"{model} was trained on classes {trained.labels} but {features} has {feats.labels}")
+    probs = trained.predict_proba(data.x)
+    result = {"model": str(model), "split": split, **classification_metrics(data.y, probs.argmax(1), feats.labels)}
+    if versus is not None:
+        other = load_model(versus, features=feats.config)
+        if other.labels != feats.labels:
+            raise ValueError(f"{versus} was trained on classes {other.labels} but {features} has {feats.labels}")
+        other_pred = other.predict(data.x)
+        result["versus"] = {"model": str(versus), **classification_metrics(data.y, other_pred, feats.labels)}
+        result["mcnemar"] = mcnemar(data.y, probs.argmax(1), other_pred)
+    if confusion is not None:
+        plot_confusion(result["confusion"], feats.labels, confusion, title=f"{Path(model).name} on {split}")
+        result["confusion_png"] = str(confusion)
+    if predictions is not None:
+        if predictions.suffix != ".npz":
+            raise ValueError(f"--predictions {predictions}: must end in .npz")
+        tmp = predictions.with_name(f".{predictions.name}.tmp.npz")
+        np.savez(tmp, y_true=data.y, y_pred=probs.argmax(1), probs=probs.astype(np.float32),
+                 paths=np.asarray(data.path, dtype=str), labels=np.asarray(feats.labels, dtype=str))
+        os.replace(tmp, predictions)
+        result["predictions"] = str(predictions)
+    log.print(f"{model}: {result['n']} {split} clips")
+    rows = [("accuracy", result["accuracy"]), ("uar", result["uar"]), ("macro_f1", result["macro_f1"]), ("n", result["n"])]
+    rows += [(f"recall {c['label']}", c["recall"]) for c in result["per_class"]]
+    if versus is not None:
+        rows += [("versus accuracy", result["versus"]["accuracy"]), ("mcnemar p_value", result["mcnemar"]["p_value"])]
+    emit(result, as_json, title=f"{Path(model).name} on {split}", rows=rows)

@@ -1,0 +1,427 @@
+"""Train a named classifier on feature maps: `TrainConfig`, `train_model`, `TrainedModel`.
+
+One loop, top to bottom, in `train_model`; the pieces it needs (augmentation, sampling, the
+loss for hard or soft targets, checkpoints) are small helpers beside it. Adam with a cosine
+learning-rate decay; optional SpecAugment-style masks and time shift; optional class-balanced
+sampling; early stopping on a validation set (the best validation epoch's weights are kept);
+a checkpoint (safetensors) after every epoch that `resume=True` continues from, exactly. Runs
+are repeatable under a fixed seed on CPU. The device is picked at run time (`resolve_device`).
+
+Targets: `y` int (N,) class indices -> cross-entropy (with optional label smoothing); `y`
+float (N, C) targets (soft labels, RFAD learned labels) -> mean squared error between the logits
+and the targets, the loss the kernel coreset's labels were learned under.
+
+Saving and loading trained models (schema "edgedistill.model") lives in `model_artifact.py`;
+`save_model` / `load_model` are re-exported here. torch is imported at module level: import this
+module inside functions where `--help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedistill.models import build_model
+from edgedistill.models.layers import set_input_stats
+from edgedistill.runtime import resolve_device, seed_everything
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a classifier is trained. Written into every model artifact.
+
+    epochs: passes over the data (at least one optimiser step each). batch_size: clips per
+    step (a coreset smaller than it is one batch). lr: Adam learning rate, decayed to 0 with a
+    cosine over the epochs (the papers use 2e-4 over long runs; 3e-3 suits short CPU runs).
+    weight_decay: Adam L2 weight decay. label_smoothing: cross-entropy smoothing (hard labels
+    only). augment: SpecAugment-style masks (one frequency band of up to F/8 bands and one time
+    span of up to T/8 frames, filled with the band mean) and a random time shift of up to T/10
+    frames (edges repeated). balanced: draw batches with class-balanced probabilities instead
+    of shuffling. patience: stop when validation accuracy has not improved for this many epochs
+    (0: run all epochs; the best validation epoch's weights are kept either way). device:
+    "auto", "cpu", "cuda" or "cuda:N". threads: torch CPU threads (None: leave torch's
+    setting). seed: seeds initialisation, batch order, augmentation and dropout.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    augment: bool = True
+    balanced: bool = False
+    patience: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs={self.epochs} (need >= 1)")
+        if self.batch_size < 1:
+            problems.append(f"batch_size={self.batch_size} (need >= 1)")
+        if not self.lr > 0:
+            problems.append(f"lr={self.lr} (need > 0)")
+        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
+            problems.append("weight_decay must be >= 0 and label_smoothing in [0, 1)")
+        if self.patience < 0 or (self.threads is not None and self.threads < 1):
+            problems.append("patience must be >= 0 and threads >= 1 (or None)")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+@dataclass
+class TrainedModel:
+    """A trained classifier: the module (eval mode, on CPU) and what is needed to rebuild it."""
+
+    module: nn.Module
+    model: str
+    model_kwargs: dict[str, Any]
+    labels: list[str]
+    input_shape: tuple[int, int]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_config: TrainConfig | None = None
+    meta: Any = None  # the artifact's Meta when loaded from disk
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
+
+    def predict_proba(self, x: np.ndarray, mc_passes: int = 0, batch_size: int = 256,
+                      seed: int | None = None) -> np.ndarray:
+        """Softmax probabilities (N, C); with mc_passes > 0, (mc_passes, N, C) with dropout on.
+
+        MC dropout switches only the dropout layers to training mode (batch-norm statistics stay
+        frozen). `seed` makes the dropout masks repeatable (the global torch RNG is restored).
+        """
+        passes = max(1, mc_passes)
+        dropouts = [m for m in self.module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        if mc_passes > 0 and not dropouts:
+            raise ValueError(f"model {self.model!r} has no dropout layer; MC dropout needs one")
+        device = next(self.module.parameters()).device
+        rng_state = torch.random.get_rng_state()
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.module.eval()
+        for layer in dropouts if mc_passes > 0 else ():
+            layer.train()
+        try:
+            with torch.no_grad():
+                out = np.stack([
+                    np.concatenate([
+                        torch.softmax(self.module(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32),
+                                                                  device=device)), dim=-1).cpu().numpy()
+                        for i in range(0, len(x), batch_size)
+                    ]) if len(x) else np.zeros((0, self.n_classes), dtype=np.float32)
+                    for _ in range(passes)
+                ])
+        finally:
+            self.module.eval()
+            torch.random.set_rng_state(rng_state)
+        return out if mc_passes > 0 else out[0]
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Predicted class indices (N,)."""
+        return self.predict_proba(x, batch_size=batch_size).argmax(axis=1)
+
+
+def train_model(
+    model: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    config: TrainConfig,
+    *,
+    model_kwargs: dict | None = None,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+    init_state: dict | None = None,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> TrainedModel:
+    """Train model `model` on x (N, F, T) with targets y and return it (eval mode, on CPU).
+
+    y: int (N,) class indices (cross-entropy) or float (N, C) targets (MSE on logits).
+    valid: (x, y int) scored each epoch; the best epoch's weights are returned, and
+    `config.patience` stops early. init_state: a state dict to start from (warm start; the
+    input normalisation comes with it) instead of a fresh initialisation and data statistics.
+    checkpoint: a file written (atomically) after every epoch; with `resume=True` an existing
+    checkpoint of the same model, classes and input shape is continued from its last epoch.
+    """
+    x, y, soft = _check_data(x, y, labels)
+    model_kwargs = dict(model_kwargs or {})
+    input_shape = (int(x.shape[1]), int(x.shape[2]))
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    module = build_model(model, len(labels), input_shape, **model_kwargs)
+    if init_state is not None:
+        _load_state(module, init_state, f"init_state for {model!r}")
+    else:
+        set_input_stats(module, x)
+    module.to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    identity = {"model": model, "model_kwargs": model_kwargs, "labels": list(labels), "input_shape": list(input_shape)}
+    state = _RunState()
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        state = _load_checkpoint(Path(checkpoint), identity, module, optimizer, generator)
+
+    x_all = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
+    y_all = torch.as_tensor(y, device=device)
+    fill = module.norm.mean.detach().to(device) if config.augment else None
+    steps = max(1, math.ceil(len(x) / config.batch_size))
+    bar = _progress(progress, config.epochs, model)
+    for epoch in range(state.epoch, config.epochs):
+        if config.patience and state.since_best >= config.patience:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+        module.train()
+        order = _batch_order(y, soft, len(labels), steps * config.batch_size, config.balanced, generator)
+        total = 0.0
+        for step in range(steps):
+            index = order[step * config.batch_size:(step + 1) * config.batch_size].to(device)
+            xb, yb = x_all[index], y_all[index]
+            if config.augment:
+                xb = spec_augment(xb, fill, generator)
+            if len(xb) == 1:  # batch-norm cannot train on one clip: repeat it
+                xb, yb = xb.repeat(2, 1, 1), yb.repeat(2, *([1] * (yb.dim() - 1)))
+            loss = _loss(module(xb), yb, soft, config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        record = {"epoch": epoch + 1, "loss": total / steps, "lr": optimizer.param_groups[0]["lr"]}
+        if valid is not None:
+            record["valid_accuracy"] = _accuracy(module, valid[0], valid[1], device)
+            if state.best_accuracy is None or record["valid_accuracy"] > state.best_accuracy:
+                state.best_accuracy, state.best_epoch, state.since_best = record["valid_accuracy"], epoch + 1, 0
+                state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                state.since_best += 1
+        state.history.append(record)
+        state.epoch = epoch + 1
+        if checkpoint is not None:
+            _save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
+        bar.advance(record)
+    bar.close()
+    if state.best_weights is not None:
+        module.load_state_dict(state.best_weights)
+    module.to("cpu").eval()
+    return TrainedModel(module=module, model=model, model_kwargs=model_kwargs, labels=list(labels),
+                        input_shape=input_shape, history=state.history, train_config=config)
+
+
+# Helpers ---------------------------------------------------------------------------------------
+def _check_data(x: np.ndarray, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Validate shapes and targets; returns (x, y as int64 or float32, soft?)."""
+    x, y = np.asarray(x), np.asarray(y)
+    n_classes = len(labels)
+    if x.ndim != 3 or len(x) == 0:
+        raise ValueError(f"training features must have shape (N, F, T) with N > 0, got {x.shape}")
+    if len(y) != len(x):
+        raise ValueError(f"{len(x)} feature maps but {len(y)} targets")
+    if n_classes < 2:
+        raise ValueError(f"need at least 2 class labels, got {labels}")
+    if not np.isfinite(x).all():
+        raise ValueError("training features contain NaN or infinite values")
+    if y.ndim == 2:
+        if y.shape[1] != n_classes:
+            raise ValueError(f"soft targets have {y.shape[1]} columns but there are {n_classes} classes")
+        return x, y.astype(np.float32), True
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"targets must be int class indices (N,) or float (N, C) soft labels, got {y.dtype} {y.shape}")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"class indices must be in [0, {n_classes}), got [{y.min()}, {y.max()}]")
+    counts = np.bincount(y, minlength=n_classes)
+    if (counts == 0).any():
+        empty = [labels[c] for c in np.flatnonzero(counts == 0)]
+        raise ValueError(f"class(es) {', '.join(empty)} have no training samples; every class needs at least one")
+    return x, y.astype(np.int64), False
+
+
+def _batch_order(y: np.ndarray, soft: bool, n_classes: int, n: int, balanced: bool,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Indices for one epoch: reshuffled passes over the data, or class-balanced draws."""
+    if balanced:
+        classes = y.argmax(axis=1) if soft else y
+        weights = 1.0 / np.bincount(classes, minlength=n_classes)[classes]
+        return torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), n, replacement=True, generator=generator)
+    passes = math.ceil(n / len(y))
+    return torch.cat([torch.randperm(len(y), generator=generator) for _ in range(passes)])[:n]
+
+
+def spec_augment(x: torch.Tensor, fill: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """SpecAugment-style masks and a time shift on a batch x (B, F, T); `fill` (F, 1) band means.
+
+    Per clip: one band span of up to F/8 and one frame span of up to T/8 set to the band mean;
+    then a shift of up to ±T/10 frames, repeating the edge frame. Random draws use `generator`.
+    """
+    b, f, t = x.shape
+    cpu = torch.device("cpu")
+
+    def spans(size: int, limit: int) -> torch.Tensor:
+        width = torch.randint(0, max(1, limit) + 1, (b, 1), generator=generator)
+        start = (torch.rand(b, 1, generator=generator) * (size - width + 1)).long()
+        pos = torch.arange(size, device=cpu).view(1, -1)
+        return ((pos >= start) & (pos < start + width)).to(x.device)
+
+    mask = spans(f, f // 8).unsqueeze(2) | spans(t, t // 8).unsqueeze(1)
+    x = torch.where(mask, fill.view(1, f, 1).expand_as(x), x)
+    max_shift = t // 10
+    shift = torch.randint(-max_shift, max_shift + 1, (b, 1), generator=generator)
+    index = (torch.arange(t).view(1, -1) - shift).clamp(0, t - 1).to(x.device)
+    return torch.gather(x, 2, index.unsqueeze(1).expand(b, f, t))
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor, soft: bool, label_smoothing: float) -> torch.Tensor:
+    if soft:
+        return nn.functional.mse_loss(logits, target)
+    return nn.functional.cross_entropy(logits, target, label_smoothing=label_smoothing)
+
+
+def _accuracy(module: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int = 256) -> float:
+    """Top-1 accuracy of `module` (switched to eval mode) on int labels y."""
+    module.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)
+            correct += int((module(xb).argmax(1).cpu().numpy() == np.asarray(y[i:i + batch_size])).sum())
+    return correct / max(1, len(x))
+
+
+def _load_state(module: nn.Module, state: dict, source: str) -> None:
+    """load_state_dict with a clear error naming what does not fit."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{source} does not fit this model: {str(err).splitlines()[0]} ...") from None
+
+
+# Checkpoints -----------------------------------------------------------------------------------
+@dataclass
+class _RunState:
+    """What a resumed run needs besides the weights: epoch, history, best weights so far."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float | None = None
+    best_epoch: int = 0
+    since_best: int = 0
+    best_weights: dict[str, torch.Tensor] | None = None
+
+
+def _save_checkpoint(path: Path, identity: dict, module: nn.Module, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator, state: _RunState, config: TrainConfig) -> None:
+    """Weights, Adam moments, best weights and RNG states as one safetensors file (atomic)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    for i, (param_id, slot) in enumerate(optimizer.state_dict()["state"].items()):
+        for name, value in slot.items():
+            tensors[f"optim.{param_id}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous().clone()
+    for k, v in (state.best_weights or {}).items():
+        tensors[f"best.{k}"] = v.detach().cpu().contiguous()
+    tensors["rng.generator"] = generator.get_state()
+    tensors["rng.torch"] = torch.random.get_rng_state()
+    run = {"epoch": state.epoch, "history": state.history, "best_accuracy": state.best_accuracy,
+           "best_epoch": state.best_epoch, "since_best": state.since_best, "train_config": config.to_dict()}
+    metadata = {"schema": "edgedistill.checkpoint", "identity": json.dumps(identity), "run": json.dumps(run)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, identity: dict, module: nn.Module, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator) -> _RunState:
+    """Restore a checkpoint into module/optimizer/generator; refuses one of another model."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: not a readable checkpoint ({err}); delete it or resume from another") from None
+    if metadata.get("schema") != "edgedistill.checkpoint":
+        raise ValueError(f"{path} is not an edgedistill training checkpoint")
+    saved = json.loads(metadata["identity"])
+    if saved != json.loads(json.dumps(identity)):
+        diffs = [f"{k}: {saved.get(k)!r} (checkpoint) vs {identity.get(k)!r} (this run)"
+                 for k in identity if saved.get(k) != json.loads(json.dumps(identity))[k]]
+        raise ValueError(f"cannot resume from {path}: it is a checkpoint of another model ({'; '.join(diffs)}); "
+                         "use the same model, classes and features, or start without --resume")
+    run = json.loads(metadata["run"])
+    _load_state(module, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    optim_state = optimizer.state_dict()
+    slots: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, param_id, name = key.split(".", 2)
+            slots.setdefault(int(param_id), {})[name] = value
+    optim_state["state"] = slots
+    optimizer.load_state_dict(optim_state)
+    generator.set_state(tensors["rng.generator"])
+    torch.random.set_rng_state(tensors["rng.torch"])
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    return _RunState(epoch=run["epoch"], history=run["history"], best_accuracy=run["best_accuracy"],
+                     best_epoch=run["best_epoch"], since_best=run["since_best"], best_weights=best or None)
+
+
+# Progress --------------------------------------------------------------------------------------
+class _progress:
+    """A rich progress bar on stderr with loss and validation accuracy (or nothing)."""
+
+    def __init__(self, enabled: bool, epochs: int, model: str) -> None:
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from edgedistill.cli.output import log
+
+            self.bar = Progress(TextColumn("[bold]train {task.fields[model]}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=log, transient=True)
+            self.task = self.bar.add_task("train", total=epochs, model=model, status="")
+            self.bar.start()
+
+    def advance(self, record: dict[str, Any]) -> None:
+        if self.bar is not None:
+            status = f"loss {record['loss']:.4f}"
+            if "valid_accuracy" in record:
+                status += f"  valid acc {record['valid_accuracy']:.3f}"
+            self.bar.update(self.task, completed=record["epoch"], status=status)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+from edgedistill.model_artifact import load_model, save_model  # noqa: E402,F401  (re-exported API)
