@@ -54,8 +54,8 @@ FORMATS: dict[str, Format] = {
         converter="edgedistill.export.tflite_export:to_tflite",
         quantizer="edgedistill.export.quantization:quantize_tflite",
         runtime="ai-edge-litert", fp32_atol=1e-3,
-        int8="static full-integer (ai-edge-quantizer static_wi8_ai8: int8 weights, activations and inputs/outputs with scale/zero-point in meta), "
-        "or dynamic-range (int8 weights, float32 activations) with tflite_int8='dynamic'",
+        int8="dynamic range by default (ai-edge-quantizer dynamic_wi8_afp32: int8 weights, float32 inputs/outputs); "
+        "full integer with tflite_int8='static' (static_wi8_ai8: int8 inputs/outputs, scale/zero point in meta)",
         dynamic_batch=True,
     ),
 }

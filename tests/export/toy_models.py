@@ -41,7 +41,7 @@ class ToyGenerator(nn.Module):
     def __init__(self, z_dim: int, n_classes: int, shape: tuple[int, int]) -> None:
         super().__init__()
         self.shape = shape
-        self.f0, self.t0 = shape[0] // 4, shape[1] // 4
+        self.f0, self.t0 = -(-shape[0] // 4), -(-shape[1] // 4)  # ceil: upsampled x4 then cropped
         self.fc = nn.Linear(z_dim + n_classes, 8 * self.f0 * self.t0)
         self.up = nn.Sequential(nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(8, 1, 4, 2, 1))
 
