@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import evaluate, features, inspect, models, train
+from edgedistill.cli import evaluate, export, features, inspect, models, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -29,6 +29,7 @@ app.command("train")(train.train)
 app.command("crossval")(train.crossval)
 app.command("evaluate")(evaluate.evaluate)
 app.command("models")(models.models)
+app.add_typer(export.app, name="export")
 
 
 def _version(value: bool) -> None:
