@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import compare, data, distill, evaluate, features, gan, inspect, models, select, train
+from edgedistill.cli import compare, data, distill, evaluate, export, features, gan, inspect, models, select, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -36,6 +36,7 @@ app.command("select")(select.select)
 app.command("compare")(compare.compare)
 app.command("distill-gan")(gan.distill_gan)
 app.command("sample")(gan.sample)
+app.add_typer(export.app, name="export")
 
 
 def _version(value: bool) -> None:
