@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -118,11 +118,15 @@ def embed(session, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     return out
 
 
+def head_logits_fn(session, params: dict[str, np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """logits(x): backbone embeddings, standardised, through the trained head."""
+    head = {k: v for k, v in params.items() if k not in ("mean", "std")}
+    return lambda x: head_logits(head, (embed(session, x).astype(np.float64) - params["mean"]) / params["std"])
+
+
 def load_predictor(model_dir: Path, meta, backend: str | None, threads: int | None) -> Predictor:
     """The device-model loader for mode head (see predictor.MODE_LOADERS)."""
     session = load_graph(model_dir, meta, "backbone", backend, threads)
-    params = load_params(model_dir)
-    head = {k: v for k, v in params.items() if k not in ("mean", "std")}
-    logits = lambda x: head_logits(head, (session.run(x).astype(np.float64) - params["mean"]) / params["std"])  # noqa: E731
-    return Predictor(labels=list(meta.labels), feature_config=feature_config_of(meta, model_dir), logits_fn=logits,
-                     meta=meta, path=Path(model_dir), info={"backend": session.backend, "mode": "head"})
+    return Predictor(labels=list(meta.labels), feature_config=feature_config_of(meta, model_dir),
+                     logits_fn=head_logits_fn(session, load_params(model_dir)), meta=meta, path=Path(model_dir),
+                     info={"backend": session.backend, "mode": "head"})

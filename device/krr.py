@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -95,11 +95,15 @@ def fit(session: Session, x: np.ndarray, y: np.ndarray, n_classes: int, config: 
     return {"w": w, "scale": np.array(platt_scale(loo, np.asarray(y, dtype=np.int64)))}
 
 
+def krr_logits(session: Session, params: dict[str, np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """logits(x) = scale · Φ(x) W for fitted params."""
+    w, scale = params["w"], float(params["scale"])
+    return lambda x: scale * (session.run(x).astype(np.float64) @ w)
+
+
 def load_predictor(model_dir: Path, meta, backend: str | None, threads: int | None) -> Predictor:
     """The device-model loader for mode krr (see predictor.MODE_LOADERS)."""
     session = load_graph(model_dir, meta, "features", backend, threads)
-    params = load_params(model_dir)
-    w, scale = params["w"], float(params["scale"])
     return Predictor(labels=list(meta.labels), feature_config=feature_config_of(meta, model_dir),
-                     logits_fn=lambda x: scale * (session.run(x).astype(np.float64) @ w), meta=meta, path=Path(model_dir),
+                     logits_fn=krr_logits(session, load_params(model_dir)), meta=meta, path=Path(model_dir),
                      info={"backend": session.backend, "mode": "krr"})
