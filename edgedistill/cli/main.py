@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import features, inspect
+from edgedistill.cli import device, features, inspect
 
 app = typer.Typer(
     name="edgedistill",
@@ -24,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(features.app, name="features")
+app.add_typer(device.app, name="device")
 app.command("inspect")(inspect.inspect)
 
 
