@@ -103,7 +103,9 @@ def read_model_meta(model_dir: Path, model_file: Path, session: Session | None =
     if (model_dir / META_FILE).is_file():
         return read_meta(model_dir, schema=EXPORT_SCHEMA)
     embedded = getattr(session, "metadata", None) or {}
-    for value in embedded.values():
+    # the exporter writes the whole meta as JSON under "edgedistill.meta"; else try every value
+    candidates = [embedded["edgedistill.meta"]] if "edgedistill.meta" in embedded else list(embedded.values())
+    for value in candidates:
         try:
             data = json.loads(value)
         except (TypeError, ValueError):

@@ -113,10 +113,10 @@ class LiteRTSession(Session):
         if runner:  # a signature gives stable input/output names (litert-torch writes one)
             key = "serving_default" if "serving_default" in runner else next(iter(runner))
             self._runner = self._interp.get_signature_runner(key)
-            details_in = self._runner.get_input_details()
-            details_out = self._runner.get_output_details()
+            self._details_in = details_in = self._runner.get_input_details()
+            self._details_out = self._runner.get_output_details()
             self.input_names = list(details_in)
-            self.output_names = list(details_out)
+            self.output_names = list(self._details_out)
             sig = lambda d: [int(v) for v in d.get("shape_signature", d["shape"])]  # noqa: E731
             self.input_shapes = {n: _dims(sig(d)) for n, d in details_in.items()}
         else:
@@ -131,7 +131,8 @@ class LiteRTSession(Session):
 
     def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._runner is not None:
-            return {k: np.asarray(v) for k, v in self._runner(**{k: feeds[k] for k in self.input_names}).items()}
+            outputs = self._runner(**{k: _quantize(feeds[k], self._details_in[k]) for k in self.input_names})
+            return {k: _dequantize(np.asarray(v), self._details_out[k]) for k, v in outputs.items()}
         shapes = {d["name"]: tuple(feeds[d["name"]].shape) for d in self._in}
         if shapes != self._allocated:
             for d in self._in:
@@ -139,9 +140,27 @@ class LiteRTSession(Session):
             self._interp.allocate_tensors()
             self._allocated = shapes
         for d in self._in:
-            self._interp.set_tensor(d["index"], feeds[d["name"]])
+            self._interp.set_tensor(d["index"], _quantize(feeds[d["name"]], d))
         self._interp.invoke()
-        return {d["name"]: self._interp.get_tensor(d["index"]).copy() for d in self._out}
+        return {d["name"]: _dequantize(self._interp.get_tensor(d["index"]).copy(), d) for d in self._out}
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """float32 -> the tensor's integer type with its scale / zero point (full-integer int8 models)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return x
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """An integer output back to float32 with its scale / zero point; float outputs unchanged."""
+    if np.dtype(detail["dtype"]) == np.float32 or not np.issubdtype(y.dtype, np.integer):
+        return y
+    scale, zero = detail["quantization"]
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 def _dims(shape: list[int]) -> list[int | None]:
