@@ -23,13 +23,20 @@ from edgedistill.device.predictor import resolve_model_file
 from edgedistill.device.runtime import Session, load_session
 
 
+def batched_inputs(session: Session) -> tuple[str, ...]:
+    """Inputs with a batch axis: rank > 1 and a dynamic first dim, or a fixed 1 (fed row by row)."""
+    return tuple(n for n in session.input_names if len(session.input_shapes[n]) > 1 and session.input_shapes[n][0] in (None, 1))
+
+
 def random_inputs(session: Session, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded float32 inputs for every graph input: dim 0 of batched inputs = batch, other dynamic dims 1."""
+    """Seeded float32 inputs for every graph input: `batch` rows on batched inputs, other dynamic dims 1."""
     rng = np.random.default_rng(seed)
+    batched = batched_inputs(session)
     feeds = {}
     for name in session.input_names:
-        shape = session.input_shapes[name]
-        dims = [(batch if i == 0 and len(shape) > 1 else 1) if d is None else d for i, d in enumerate(shape)]
+        dims = [1 if d is None else d for d in session.input_shapes[name]]
+        if name in batched:
+            dims[0] = batch
         feeds[name] = rng.standard_normal(dims).astype(np.float32)
     return feeds
 
@@ -70,7 +77,7 @@ def benchmark(model_path: str | Path, backend: str | None = None, threads: int |
     _, model_file = resolve_model_file(model_path, backend)
     session = load_session(model_file, backend, threads)
     feeds = random_inputs(session, batch, seed)
-    batched = tuple(n for n in session.input_names if len(session.input_shapes[n]) > 1 and session.input_shapes[n][0] in (None, 1))
+    batched = batched_inputs(session)
     run = (lambda: session.run_batched(feeds, batched)) if batched else (lambda: session.run_named(feeds))
     times = time_calls(run, warmup, runs)
     return {"model": str(model_file), "backend": session.backend, "threads": threads, "batch": batch,

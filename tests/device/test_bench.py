@@ -2,7 +2,8 @@
 
 import pytest
 
-from edgedistill.device.bench import benchmark, latency_summary
+from edgedistill.device.bench import batched_inputs, benchmark, latency_summary, random_inputs
+from edgedistill.device.runtime import load_session
 
 
 def test_benchmark_fields(classifier_export):
@@ -18,6 +19,10 @@ def test_benchmark_multi_input_and_fallback(generator_export, classifier_tflite)
     assert benchmark(generator_export, runs=5, warmup=1)["p50_ms"] > 0
     result = benchmark(classifier_tflite, runs=3, warmup=1, batch=2)
     assert result["backend"] == "litert" and result["batch1_fallback"] is True
+    session = load_session(classifier_tflite / "model.fp32.tflite")
+    feeds = random_inputs(session, 3)
+    assert feeds["features"].shape[0] == 3  # fed row by row through the batch-1 graph
+    assert session.run_batched(feeds, batched_inputs(session))[session.output_names[0]].shape == (3, 4)
 
 
 def test_latency_summary_percentiles():
