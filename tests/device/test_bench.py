@@ -21,7 +21,7 @@ def test_benchmark_multi_input_and_fallback(generator_export, classifier_tflite)
     assert result["backend"] == "litert" and result["batch1_fallback"] is True
     session = load_session(classifier_tflite / "model.fp32.tflite")
     feeds = random_inputs(session, 3)
-    assert feeds["features"].shape[0] == 3  # fed row by row through the batch-1 graph
+    assert feeds[session.input_names[0]].shape[0] == 3  # fed row by row through the batch-1 graph
     assert session.run_batched(feeds, batched_inputs(session))[session.output_names[0]].shape == (3, 4)
 
 
