@@ -1,5 +1,6 @@
 """The device runtime and the torch-free CLI work with torch blocked (sys.modules['torch'] = None)."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -39,3 +40,49 @@ def test_cli_help_and_presets_without_torch():
 def test_blocking_really_blocks():
     proc = run_blocked("import torch")
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr or "ImportError" in proc.stderr
+
+
+DEVICE_MODULES = ("runtime", "predictor", "infer", "bench", "train", "krr", "head", "full", "sample", "trainset",
+                  "devmodel", "metrics", "features", "artifacts", "audio")
+
+
+def test_device_modules_import_nothing_from_the_host():
+    proc = run_blocked(f"""
+        import importlib
+        for name in {DEVICE_MODULES!r}:
+            importlib.import_module('edgedistill.device.' + name)
+        host = sorted(m for m in sys.modules if m.startswith('edgedistill') and sys.modules[m] is not None
+                      and not m.startswith('edgedistill.device') and m != 'edgedistill')
+        heavy = [m for m in ('torch', 'librosa', 'scipy', 'onnx') if sys.modules.get(m) is not None]
+        print(host, heavy)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[] []"
+
+
+def test_device_commands_run_with_torch_blocked(tmp_path, classifier_export, classifier_tflite, random_features_export,
+                                                toy_coreset, generator_export, train_step_export, toy_features_dir, toy_test_wavs):
+    paths, _, _ = toy_test_wavs
+    commands = [
+        ["device", "--help"],
+        ["device", "infer", str(classifier_export), str(paths[0]), "--json"],
+        ["device", "infer", str(classifier_tflite), str(paths[0]), "--json"],
+        ["device", "bench", str(classifier_export), "--runs", "3", "--json"],
+        ["device", "sample", str(generator_export), "--ppc", "2", "--out", str(tmp_path / "s.npz"), "--json"],
+        ["device", "train", "krr", str(random_features_export), "--data", str(toy_coreset), "--out", str(tmp_path / "k"), "--json"],
+        ["device", "train", "full", str(train_step_export), "--data", str(toy_features_dir), "--epochs", "1",
+         "--out", str(tmp_path / "f"), "--json"],
+        ["device", "infer", str(tmp_path / "f"), str(paths[0]), "--json"],
+    ]
+    for args in commands:
+        proc = run_blocked("""
+            from edgedistill.cli.main import main
+            sys.argv = ['edgedistill', *sys.argv[1:]]
+            try:
+                main()
+            finally:
+                assert sys.modules.get('torch') is None
+        """, *args)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        if "--json" in args:
+            json.loads(proc.stdout)

@@ -1,0 +1,150 @@
+"""Labelled features for on-device training and evaluation, from whatever the device has.
+
+`load_labelled(source, config=None, split=None)` reads:
+- a coreset artifact directory (schema ``edgedistill.coreset``: coreset.npz x, y, optional
+  learned labels y_soft);
+- a feature set directory (schema ``edgedistill.features``: features.npy, labels.npy,
+  items.csv; `split` picks train / valid / test rows);
+- a samples file ``.npz`` written by `edgedistill device sample` (x, y, labels, feature_config);
+- a folder of the user's own recordings, one sub-folder per class holding WAV files (features
+  are computed here with `config`, the model's front-end).
+Features made with another front-end than `config` are refused (feature_id check).
+`save_samples` writes the samples file atomically (npz, no pickle).
+
+numpy only (+ the device front-end): must not import torch or the host package.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistill.device.artifacts import META_FILE, ArtifactError, read_meta
+from edgedistill.device.audio import read_wav
+from edgedistill.device.features import FeatureConfig, extract_batch
+
+
+@dataclass
+class Labelled:
+    """x float32 (N, F, T); y int64 (N,) indices into labels; y_soft (N, C) learned labels or None."""
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: list[str]
+    config: FeatureConfig
+    source: str
+    y_soft: np.ndarray | None = None
+
+    def aligned_to(self, labels: list[str]) -> "Labelled":
+        """The same data with y re-indexed into `labels` (a class missing there is an error)."""
+        if list(labels) == self.labels:
+            return self
+        unknown = sorted(set(self.labels) - set(labels))
+        if unknown:
+            raise ValueError(f"{self.source}: classes {unknown} are not among the model's classes {list(labels)}")
+        remap = np.array([labels.index(name) for name in self.labels], dtype=np.int64)
+        return Labelled(self.x, remap[self.y], list(labels), self.config, self.source, None)
+
+
+def load_labelled(source: str | Path, config: FeatureConfig | None = None, split: str | None = None) -> Labelled:
+    """Read labelled features from a coreset, feature set, samples .npz or WAV class folders (see module doc)."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".npz":
+        data = _load_samples(source)
+    elif source.is_dir() and (source / META_FILE).is_file():
+        meta = read_meta(source, schema=("edgedistill.coreset", "edgedistill.features"), features=config)
+        data = _load_coreset(source, meta) if meta.schema == "edgedistill.coreset" else _load_featureset(source, meta, split)
+    elif source.is_dir():
+        if config is None:
+            raise ValueError(f"{source}: a folder of recordings needs the model's feature config to compute features")
+        data = _load_wav_folders(source, config)
+    else:
+        raise ValueError(f"{source}: not a coreset or feature set directory, a samples .npz or a folder of class sub-folders with WAV files")
+    if config is not None and data.config.feature_id != config.feature_id:
+        raise ArtifactError(f"{source}: features {data.config.feature_id} differ from the model's {config.feature_id}; "
+                            "use data made with the model's feature config")
+    if len(data.y) == 0:
+        raise ValueError(f"{source}: no labelled examples{f' in split {split!r}' if split else ''}")
+    if data.x.shape[1:] != data.config.shape:
+        raise ArtifactError(f"{source}: features have shape {data.x.shape[1:]}, the feature config gives {data.config.shape}")
+    return data
+
+
+def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in data]
+            if missing:
+                raise ArtifactError(f"{path}: missing array(s) {missing}")
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as err:
+        if isinstance(err, ArtifactError):
+            raise
+        raise ArtifactError(f"{path}: missing or corrupt ({err})") from None
+
+
+def _load_coreset(path: Path, meta) -> Labelled:
+    data = _npz(path / "coreset.npz", ("x", "y"))
+    return Labelled(data["x"].astype(np.float32), data["y"].astype(np.int64), list(meta.labels),
+                    FeatureConfig.from_dict(meta.feature_config), str(path), data.get("y_soft"))
+
+
+def _load_featureset(path: Path, meta, split: str | None) -> Labelled:
+    try:
+        x = np.load(path / "features.npy", mmap_mode="r", allow_pickle=False)
+        y = np.load(path / "labels.npy", allow_pickle=False).astype(np.int64)
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: features.npy / labels.npy missing or corrupt ({err})") from None
+    rows = np.arange(len(y))
+    if split:
+        with open(path / "items.csv", newline="") as handle:
+            splits = np.array([row["split"] for row in csv.DictReader(handle)])
+        rows = np.flatnonzero(splits == split)
+    return Labelled(np.asarray(x[rows], dtype=np.float32), y[rows], list(meta.labels),
+                    FeatureConfig.from_dict(meta.feature_config), f"{path}{f' ({split})' if split else ''}")
+
+
+def _load_samples(path: Path) -> Labelled:
+    data = _npz(path, ("x", "y", "labels", "feature_config"))
+    config = FeatureConfig.from_dict(json.loads(str(data["feature_config"])))
+    return Labelled(data["x"].astype(np.float32), data["y"].astype(np.int64), [str(v) for v in data["labels"]], config, str(path))
+
+
+def _load_wav_folders(path: Path, config: FeatureConfig) -> Labelled:
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and any(p.glob("*.wav")))
+    if not classes:
+        raise ValueError(f"{path}: expected one sub-folder of WAV files per class (e.g. {path}/yes/*.wav)")
+    waves, y = [], []
+    for index, name in enumerate(classes):
+        for wav in sorted((path / name).glob("*.wav")):
+            waves.append(read_wav(wav, expected_rate=config.sample_rate)[0])
+            y.append(index)
+    return Labelled(extract_batch(waves, config), np.array(y, dtype=np.int64), classes, config, str(path))
+
+
+def save_samples(out: str | Path, x: np.ndarray, y: np.ndarray, labels: list[str], config: FeatureConfig,
+                 info: dict[str, Any] | None = None) -> Path:
+    """Write a samples .npz (x, y, labels, feature_config, feature_id, info JSON) atomically; never overwrites."""
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise ValueError(f"{out}: the samples file must end in .npz")
+    if out.exists():
+        raise ArtifactError(f"{out} already exists; choose a new --out path or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.npz")
+    try:
+        np.savez(tmp, x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.int64), labels=np.array(labels, dtype=str),
+                 feature_config=np.array(json.dumps(config.to_dict())), feature_id=np.array(config.feature_id),
+                 info=np.array(json.dumps(info or {})))
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
