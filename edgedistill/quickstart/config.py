@@ -1,0 +1,65 @@
+"""Quickstart settings and the run state shared by its stages. Must not import torch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    """What the quickstart runs. The defaults aim at under 10 minutes on two CPU cores.
+
+    words / per_word: the synthesised keywords and clips of each (speaker-disjoint splits).
+    ipc: coreset samples per class. rfad_steps: RFAD optimisation steps. model / epochs: the
+    classifier trained three times (coreset, random real clips, full train split).
+    formats / int8: what is exported. device_epochs: epochs of on-device `full` training.
+    bench_runs: timed inferences per exported file. seed: every stage's seed. workers:
+    synthesis and feature-extraction processes.
+    """
+
+    words: tuple[str, ...] = DEFAULT_WORDS
+    per_word: int = 60
+    ipc: int = 10
+    rfad_steps: int = 300
+    model: str = "cnn4"
+    epochs: int = 30
+    formats: tuple[str, ...] = ("onnx", "tflite")
+    int8: bool = True
+    device_epochs: int = 30
+    bench_runs: int = 200
+    seed: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if len(self.words) < 2 or len(set(self.words)) != len(self.words):
+            raise ValueError(f"quickstart needs at least two distinct words, got {list(self.words)}")
+        for name in ("per_word", "ipc", "rfad_steps", "epochs", "device_epochs", "bench_runs", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def tiny(cls, **changes: Any) -> "QuickstartConfig":
+        """A few-word, few-step configuration for tests and smoke runs."""
+        base = cls(words=("yes", "no", "stop"), per_word=20, ipc=2, rfad_steps=40, epochs=6, device_epochs=10,
+                   bench_runs=20)
+        return replace(base, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Run:
+    """One quickstart run: its folder, its settings and the figures each stage produced."""
+
+    out: Path
+    config: QuickstartConfig
+    progress: bool = True
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
