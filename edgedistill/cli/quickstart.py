@@ -13,7 +13,7 @@ from edgedistill.cli.output import emit, log
 def quickstart(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerunning on it continues an interrupted run.")] = Path("quickstart"),
     words: Annotated[Optional[str], typer.Option(help="Comma-separated keywords to synthesise (default: yes,no,up,down,left,right,on,off,stop,go).")] = None,
-    per_word: Annotated[Optional[int], typer.Option(help="Clips synthesised per keyword [default: 60].")] = None,
+    per_word: Annotated[Optional[int], typer.Option(help="Clips synthesised per keyword [default: 80].")] = None,
     ipc: Annotated[Optional[int], typer.Option(help="Coreset samples per class [default: 10].")] = None,
     steps: Annotated[Optional[int], typer.Option(help="RFAD optimisation steps [default: 300].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="cnn4 training epochs per run [default: 30].")] = None,

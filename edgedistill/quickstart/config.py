@@ -22,7 +22,7 @@ class QuickstartConfig:
     """
 
     words: tuple[str, ...] = DEFAULT_WORDS
-    per_word: int = 60
+    per_word: int = 80
     ipc: int = 10
     rfad_steps: int = 300
     model: str = "cnn4"

@@ -30,7 +30,7 @@ def export(run: Run) -> dict[str, Any]:
     out = run.path("export", "classifier")
     if not (out / "meta.json").exists():
         export_model(model_dir, out, formats=list(c.formats), int8=c.int8, calibration=run.path("coreset"),
-                     eval_data=run.path("features"), progress=run.progress)
+                     eval_data=run.path("features"), progress=_say(run))
     coreset = load_coreset(run.path("coreset"))
     rf_out = run.path("export", "random-features")
     if not (rf_out / "meta.json").exists():
@@ -79,16 +79,23 @@ def bench(run: Run) -> dict[str, Any]:
         result = benchmark(Path(run.results["export"]["classifier_dir"]) / info["file"], threads=1, batch=1,
                            warmup=10, runs=run.config.bench_runs)
         rows[name] = {k: result[k] for k in ("backend", "p50_ms", "p90_ms", "p99_ms", "size_bytes")}
-    return rows
+    return {"files": rows}
 
 
 def _files(out: Path, extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per exported file: name, size and the validation figures export recorded."""
+    """Per exported file ("onnx fp32", ...): file name, size and the validation figures export recorded."""
     files = {}
-    for path in sorted(out.iterdir()):
-        if path.suffix not in (".onnx", ".tflite"):
-            continue
-        figures = dict((extra.get("validation") or {}).get(path.name, {}))
-        files[path.stem.replace("model.", "") + path.suffix.replace(".", "-")] = {
-            "file": path.name, "size_bytes": path.stat().st_size, **figures}
+    for name, entry in extra["files"].items():
+        files[f"{entry['format']} {entry['precision']}"] = {
+            "file": name, "size_bytes": (out / name).stat().st_size, "batch": entry.get("batch"),
+            **{k: entry["validation"].get(k) for k in ("accuracy", "top1_agreement", "max_abs_diff", "n")}}
     return files
+
+
+def _say(run: Run):
+    """A status-line callback for the export steps (None when the run is quiet)."""
+    if not run.progress:
+        return None
+    from edgedistill.cli.output import log
+
+    return lambda message: log.print(f"  {message}", highlight=False)

@@ -29,7 +29,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{device['full']['train_seconds']:.1f} s"),
     ]
     for name, info in results["export"]["files"].items():
-        latency = results["bench"].get(name, {})
+        latency = results["bench"]["files"].get(name, {})
         accuracy = f"{info['accuracy'] * 100:.1f} %" if info.get("accuracy") is not None else "-"
         rows.append((f"export {name}", accuracy, f"{info['size_bytes'] / 1024:.0f} KB, p50 {latency.get('p50_ms', float('nan')):.3f} ms"))
     rows.append(("storage: audio / features / coreset",
@@ -72,7 +72,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, info in r["export"]["files"].items():
-        b = r["bench"].get(name, {})
+        b = r["bench"]["files"].get(name, {})
         lines.append(f"| {info['file']} | {info['size_bytes'] / 1024:.1f} | {_fmt(info.get('accuracy'), 100)} | "
                      f"{_fmt(info.get('top1_agreement'), 100)} | {_fmt(info.get('max_abs_diff'))} | {_fmt(b.get('p50_ms'))} | "
                      f"{_fmt(b.get('p99_ms'))} | {b.get('backend', '')} |")
@@ -110,10 +110,11 @@ def plot_accuracy(results: dict[str, Any], path: Path) -> None:
 
 def plot_latency(results: dict[str, Any], path: Path) -> None:
     plt = _pyplot()
-    names = list(results["bench"])
+    bench = results["bench"]["files"]
+    names = list(bench)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    p50 = [results["bench"][n]["p50_ms"] for n in names]
-    p99 = [results["bench"][n]["p99_ms"] for n in names]
+    p50 = [bench[n]["p50_ms"] for n in names]
+    p99 = [bench[n]["p99_ms"] for n in names]
     y = np.arange(len(names))
     ax.barh(y, p99, color="#e9c46a", label="p99")
     ax.barh(y, p50, color="#2a9d8f", label="p50")
