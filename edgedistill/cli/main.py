@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import compare, data, device, distill, evaluate, export, features, gan, inspect, models, select, train
+from edgedistill.cli import compare, data, device, distill, evaluate, export, features, gan, inspect, models, quickstart, select, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
 app.add_typer(device.app, name="device")
+app.command("quickstart")(quickstart.quickstart)
 app.command("inspect")(inspect.inspect)
 app.command("train")(train.train)
 app.command("crossval")(train.crossval)

@@ -15,11 +15,11 @@ def quickstart(
     words: Annotated[Optional[str], typer.Option(help="Comma-separated keywords to synthesise (default: yes,no,up,down,left,right,on,off,stop,go).")] = None,
     per_word: Annotated[Optional[int], typer.Option(help="Clips synthesised per keyword [default: 80].")] = None,
     ipc: Annotated[Optional[int], typer.Option(help="Coreset samples per class [default: 10].")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="RFAD optimisation steps [default: 300].")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="RFAD optimisation steps [default: 150].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="cnn4 training epochs per run [default: 30].")] = None,
     formats: Annotated[str, typer.Option(help="Export formats, comma-separated: onnx, tflite.")] = "onnx,tflite",
     seed: Annotated[int, typer.Option(help="Seed of every stage.")] = 0,
-    tiny: Annotated[bool, typer.Option("--tiny", help="Three words, few clips and steps: a one-to-two-minute smoke run.")] = False,
+    tiny: Annotated[bool, typer.Option("--tiny", help="Four words, 40 clips each, few steps: a smoke run of a couple of minutes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print every stage's figures as one JSON object.")] = False,
 ) -> None:
     """Synthesise keywords, distil an RFAD coreset, train cnn4 on it and compare with random and full

@@ -14,7 +14,8 @@ class QuickstartConfig:
     """What the quickstart runs. The defaults aim at under 10 minutes on two CPU cores.
 
     words / per_word: the synthesised keywords and clips of each (speaker-disjoint splits).
-    ipc: coreset samples per class. rfad_steps: RFAD optimisation steps. model / epochs: the
+    speakers: synthetic speakers (default: about one per three clips of a word).
+    ipc: coreset samples per class. rfad_steps / rfad_batch: RFAD optimisation steps and real clips per step. model / epochs: the
     classifier trained three times (coreset, random real clips, full train split).
     formats / int8: what is exported. device_epochs: epochs of on-device `full` training.
     bench_runs: timed inferences per exported file. seed: every stage's seed. workers:
@@ -23,8 +24,10 @@ class QuickstartConfig:
 
     words: tuple[str, ...] = DEFAULT_WORDS
     per_word: int = 80
+    speakers: int | None = None
     ipc: int = 10
-    rfad_steps: int = 300
+    rfad_steps: int = 150
+    rfad_batch: int = 64
     model: str = "cnn4"
     epochs: int = 30
     formats: tuple[str, ...] = ("onnx", "tflite")
@@ -37,15 +40,15 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
             raise ValueError(f"quickstart needs at least two distinct words, got {list(self.words)}")
-        for name in ("per_word", "ipc", "rfad_steps", "epochs", "device_epochs", "bench_runs", "workers"):
+        for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "epochs", "device_epochs", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
 
     @classmethod
     def tiny(cls, **changes: Any) -> "QuickstartConfig":
         """A few-word, few-step configuration for tests and smoke runs."""
-        base = cls(words=("yes", "no", "stop"), per_word=20, ipc=2, rfad_steps=40, epochs=6, device_epochs=10,
-                   bench_runs=20)
+        base = cls(words=("yes", "no", "up", "stop"), per_word=40, speakers=40, ipc=2, rfad_steps=100, epochs=20,
+                   device_epochs=20, bench_runs=20)
         return replace(base, **changes)
 
     def to_dict(self) -> dict[str, Any]:

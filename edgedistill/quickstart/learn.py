@@ -22,7 +22,8 @@ def synthesise(run: Run) -> dict[str, Any]:
 
     out, c = run.path("audio"), run.config
     if not (out / "manifest.csv").exists():
-        synthesize(out, list(c.words), per_word=c.per_word, seed=c.seed, workers=c.workers, progress=run.progress)
+        synthesize(out, list(c.words), per_word=c.per_word, seed=c.seed, speakers=c.speakers, workers=c.workers,
+                   progress=run.progress)
     wavs = sorted(out.rglob("*.wav"))
     return {"clips": len(wavs), "words": list(c.words), "audio_mb": sum(p.stat().st_size for p in wavs) / 1e6}
 
@@ -53,7 +54,7 @@ def distill(run: Run) -> dict[str, Any]:
     train, valid, test = feats.by_split("train"), feats.by_split("valid"), feats.by_split("test")
     out = run.path("coreset")
     if not (out / "meta.json").exists():
-        config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, seed=c.seed, eval_every=max(10, c.rfad_steps // 10))
+        config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, batch_size=c.rfad_batch, seed=c.seed, eval_every=max(10, c.rfad_steps // 10))
         coreset = rfad_distill(train, config, progress=run.progress, valid=valid)
         meta = coreset.meta
         save_coreset(out, coreset, method=meta.method, seed=c.seed, source_manifest_hash=meta.source_manifest_hash,
