@@ -38,9 +38,9 @@ def prepare(
     dataset: Annotated[str, typer.Argument(help="Dataset name (see `edgedistill data list`).")],
     root: Annotated[Path, typer.Argument(help="The dataset's folder (or the manifest CSV for `manifest`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature cache directory to write.")],
-    preset: Annotated[str, typer.Option(help="Feature preset (see `edgedistill features presets`).")] = "kws",
+    preset: Annotated[Optional[str], typer.Option(help="Feature preset (see `edgedistill features presets`); default: the dataset's (see `data list`).")] = None,
     option: Annotated[Optional[List[str]], typer.Option("--option", help="Loader option key=value, repeatable (e.g. words=yes,no).")] = None,
-    fold: Annotated[Optional[int], typer.Option(help="Test fold for fold datasets (us8k, esc50); default: keep folds only.")] = None,
+    fold: Annotated[Optional[int], typer.Option(help="Test fold (us8k, esc50) or session (iemocap); default: keep the folds only.")] = None,
     on_error: Annotated[str, typer.Option(help="raise: stop at the first bad file; skip: leave it out and report it.")] = "raise",
     workers: Annotated[int, typer.Option(help="Extraction processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed for generated splits and training crops.")] = 0,
@@ -48,13 +48,18 @@ def prepare(
     as_json: JSON = False,
 ) -> None:
     """Decode, resample and featurise a dataset into a cached feature set (nothing to do when up to date)."""
-    from edgedistill.data.datasets import loader_options
+    from edgedistill.data.datasets import DESCRIPTIONS, loader_options
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.data.prepare import prepare as run_prepare
 
-    options = parse_options(option or [], loader_options(dataset))
+    accepted = loader_options(dataset)
+    options = parse_options(option or [], accepted)
     if fold is not None:
-        options["fold"] = fold
+        key = "session" if "session" in accepted else "fold"
+        if key not in accepted:
+            raise ValueError(f"--fold: dataset {dataset!r} has no folds; its options: {', '.join(accepted)}")
+        options[key] = fold
+    preset = preset or DESCRIPTIONS[dataset][1]
     start = time.perf_counter()
     path = run_prepare(dataset, root, preset, out, on_error=on_error, workers=workers, seed=seed, force=force, **options)
     seconds = time.perf_counter() - start

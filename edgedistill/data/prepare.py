@@ -71,12 +71,18 @@ def prepare(dataset: str, root: str | Path, features: str | FeatureConfig, out: 
         if not force:
             raise ArtifactError(f"{out} already exists and was made from other inputs or settings; "
                                 "choose a new --out, or pass force=True (--force) to replace it")
-    features_set, skipped = _extract(manifest, config, on_error, workers, seed, progress)
-    extra = {"cache_key": key, "protocol": manifest.protocol, "notes": manifest.notes, "options": _plain(options),
-             "root": str(manifest.root), "skipped": [{"path": p, "reason": r} for p, r in skipped],
-             "fold_counts": _counts(features_set.fold[features_set.fold >= 0]),
-             "speakers": sorted(set(features_set.speaker.tolist()) - {""})}
-    return _save(features_set, out, seed, extra)
+    scratch = out.with_name(f".{out.name}.features-{os.getpid()}.npy")  # features on disk, not in RAM
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        buffer = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(len(manifest), *config.shape))
+        features_set, skipped = _extract(manifest, config, buffer, on_error, workers, seed, progress)
+        extra = {"cache_key": key, "protocol": manifest.protocol, "notes": manifest.notes, "options": _plain(options),
+                 "root": str(manifest.root), "skipped": [{"path": p, "reason": r} for p, r in skipped],
+                 "fold_counts": _counts(features_set.fold[features_set.fold >= 0]),
+                 "speakers": sorted(set(features_set.speaker.tolist()) - {""})}
+        return _save(features_set, out, seed, extra)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def cache_key(manifest: Manifest, config: FeatureConfig, seed: int, options: dict[str, Any]) -> str:
@@ -92,10 +98,10 @@ def _cached_key(out: Path) -> str | None:
         return None
 
 
-def _extract(manifest: Manifest, config: FeatureConfig, on_error: str, workers: int, seed: int,
+def _extract(manifest: Manifest, config: FeatureConfig, x: np.ndarray, on_error: str, workers: int, seed: int,
              progress: bool) -> tuple[FeatureSet, list[tuple[str, str]]]:
+    """Fill `x` (N, F, T), a disk-backed buffer, and return the FeatureSet of the clips that decoded."""
     n = len(manifest)
-    x = np.empty((n, *config.shape), dtype=np.float32)
     duration = np.full(n, np.nan)
     keep = np.zeros(n, dtype=bool)
     skipped = list(manifest.problems)
@@ -108,10 +114,14 @@ def _extract(manifest: Manifest, config: FeatureConfig, on_error: str, workers: 
     if not keep.any():
         raise ValueError(f"{manifest.root}: every item failed; first: {skipped[0][0]}: {skipped[0][1]}")
     items = [item for item, k in zip(manifest.items, keep) if k]
+    kept = np.flatnonzero(keep)
+    for j, i in enumerate(kept):  # compact in place (no copy of the whole array)
+        if i != j:
+            x[j] = x[i]
     for path, reason in skipped:
         say(progress, f"skipped {path}: {reason}")
     return FeatureSet(
-        x=x[keep], y=np.array([manifest.labels.index(i.label) for i in items], dtype=np.int64), labels=list(manifest.labels),
+        x=x[: len(kept)], y=np.array([manifest.labels.index(i.label) for i in items], dtype=np.int64), labels=list(manifest.labels),
         config=config, split=np.array([i.split for i in items], dtype=object), fold=np.array([i.fold for i in items]),
         speaker=np.array([i.speaker for i in items], dtype=object), path=np.array([i.key for i in items], dtype=object),
         duration=duration[keep], dataset=manifest.dataset,

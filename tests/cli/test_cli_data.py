@@ -61,8 +61,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
         ["data", "prepare", "folder", str(root), "--out", str(tmp_path / "b"), "--option", "bogus=1"],
         ["data", "prepare", "us8k", str(root), "--out", str(tmp_path / "c")],
         ["data", "download", "emodb", str(tmp_path / "d")],
+        ["data", "prepare", "folder", str(root), "--out", str(tmp_path / "e"), "--fold", "1"],
     ]
-    expected = ["choose one of: gsc", "key one of classes", "missing audio", "downloadable: gsc"]
+    expected = ["choose one of: gsc", "key one of classes", "missing audio", "downloadable: gsc", "has no folds"]
     for args, text in zip(cases, expected):
         proc = subprocess.run([sys.executable, "-m", "edgedistill.cli.main", *args], capture_output=True, text=True)
         assert proc.returncode == 2, (args, proc.stderr)
