@@ -3,9 +3,9 @@
 1. cnn4 (10 classes, kws features (40, 101)) exported by edgedistill.export.api.export_module as
    fp32/int8 ONNX and TFLite (int8 calibrated on Speech Commands sample features), timed with
    `edgedistill.device.bench.benchmark` at batch 1, one thread, per backend.
-2. `krr` mode: RFAD's random-feature nets (7 nets, width 32, depth 3, 128 features each) exported
-   to ONNX; `krr.fit` timed on coresets of 10 classes x {2, 5, 10, 20, 50} per class (Φ through
-   onnxruntime + closed-form solve + LOO Platt scale).
+2. `krr` mode: RFAD's random-feature nets (7 nets, width 32, depth 3, 128 features each; and a
+   single net) exported to ONNX; `krr.fit` timed on coresets of 10 classes x {2, 5, 10, 20, 50}
+   per class (Φ through onnxruntime + closed-form solve + LOO Platt scale), and the solve alone.
 3. `full` mode: the train-step graph (temporal CNN, 32/32 channels) at batch 32 in onnxruntime vs
    the same step in torch eager, and vs torch autograd + torch.optim.Adam on the same network.
 
@@ -73,22 +73,23 @@ def bench_krr(tmp: Path, x_pool: np.ndarray, config, runs: int) -> list[dict]:
     from edgedistill.methods.random_features import RandomFeatureConfig, band_stats, random_feature_nets
 
     mean, std = band_stats(x_pool)
-    rf = RandomFeatureConfig()
-    nets = random_feature_nets(config.shape, rf, seed=0, mean=mean, std=std)
-    out = export_random_features(nets, config.shape, tmp / "rf", formats=("onnx",), meta={"feature_config": config.to_dict()})
-    session = load_session(next(out.glob("*.onnx")), threads=1)
     rng = np.random.default_rng(0)
     rows = []
-    for ipc in (2, 5, 10, 20, 50):
-        m = 10 * ipc
-        x = x_pool[rng.integers(0, len(x_pool), m)] + rng.normal(0, 0.1, (m, *config.shape)).astype(np.float32)
-        y = np.repeat(np.arange(10), ipc)
-        fit = lambda: krr.fit(session, x, y, 10, krr.KRRConfig())  # noqa: E731
-        phi_c = krr.features_of(session, x, 64)
-        solve = lambda: krr.krr_fit(phi_c, krr.regression_targets(y, 10), 1e-4)  # noqa: E731
-        repeats = 3 if m >= 200 else 5
-        rows.append({"ipc": ipc, "coreset_size": m, "fit_ms": median_ms(fit, repeats, warmup=1),
-                     "solve_ms": median_ms(solve, repeats, warmup=1), "n_random_features": rf.n_nets * rf.n_features})
+    for rf in (RandomFeatureConfig(), RandomFeatureConfig(n_nets=1)):  # RFAD's 7 nets, and a 1-net (noisier) kernel
+        nets = random_feature_nets(config.shape, rf, seed=0, mean=mean, std=std)
+        out = export_random_features(nets, config.shape, tmp / f"rf{rf.n_nets}", formats=("onnx",),
+                                     meta={"feature_config": config.to_dict()})
+        session = load_session(next(out.glob("*.onnx")), threads=1)
+        for ipc in (2, 5, 10, 20, 50):
+            m = 10 * ipc
+            x = x_pool[rng.integers(0, len(x_pool), m)] + rng.normal(0, 0.1, (m, *config.shape)).astype(np.float32)
+            y = np.repeat(np.arange(10), ipc)
+            fit = lambda: krr.fit(session, x, y, 10, krr.KRRConfig())  # noqa: E731
+            phi_c = krr.features_of(session, x, 64)
+            solve = lambda: krr.krr_fit(phi_c, krr.regression_targets(y, 10), 1e-4)  # noqa: E731
+            repeats = 3 if m >= 200 else 5
+            rows.append({"n_nets": rf.n_nets, "ipc": ipc, "coreset_size": m, "fit_ms": median_ms(fit, repeats, warmup=1),
+                         "solve_ms": median_ms(solve, repeats, warmup=1), "n_random_features": rf.n_nets * rf.n_features})
     return rows
 
 
@@ -148,9 +149,11 @@ def write_results(out_dir: Path, results: dict) -> None:
              "| file | backend | batch | p50 ms | p90 ms | p99 ms | samples/s | size bytes | batch-1 fallback |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['file']} | {r['backend']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
               f"{r['throughput']:.0f} | {r['size_bytes']} | {r['batch1_fallback']} |" for r in results["formats"]]
-    lines += ["", "## krr fit time vs coreset size (10 classes, 896 random features, onnxruntime)", "",
-              "| per class | coreset size | fit ms (Φ + solve + Platt) | closed-form solve only ms |", "|---|---|---|---|"]
-    lines += [f"| {r['ipc']} | {r['coreset_size']} | {r['fit_ms']:.1f} | {r['solve_ms']:.2f} |" for r in results["krr"]]
+    lines += ["", "## krr fit time vs coreset size (10 classes; nets width 32, depth 3, 128 features each; onnxruntime)", "",
+              "| nets | random features | per class | coreset size | fit ms (Φ + solve + Platt) | closed-form solve only ms |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {r['n_nets']} | {r['n_random_features']} | {r['ipc']} | {r['coreset_size']} | {r['fit_ms']:.1f} | {r['solve_ms']:.2f} |"
+              for r in results["krr"]]
     lines += ["", "## full-mode train step (temporal CNN 32/32, batch 32)", "", "| implementation | step ms |", "|---|---|"]
     lines += [f"| {r['impl']} | {r['step_ms']:.2f} |" for r in results["full"]]
     (out_dir / "device_latency.md").write_text("\n".join(lines) + "\n")
