@@ -32,6 +32,9 @@ def model(
                                                       "on its --split (default: validate on the calibration data, or random inputs).")] = None,
     split: Annotated[str, typer.Option(help="Split of --eval to validate on.")] = "test",
     tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
+    with_frontend: Annotated[bool, typer.Option("--with-frontend", help="Put the feature front-end in the graph: the files take "
+                                                "raw audio (B, clip_samples) at the feature config's rate; validated against the "
+                                                "numpy front-end on seeded noise clips. fp32 only.")] = False,
     min_int8_agreement: Annotated[float, typer.Option(help="Refuse an int8 file whose top-1 agrees with torch on fewer "
                                                       "validation examples than this fraction.")] = 0.8,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -41,7 +44,7 @@ def model(
 
     path = export_model(model_dir, out, formats=formats, int8=int8, calibration=calibration, eval_data=eval_data,
                         eval_split=split, calibration_max=calibration_max, tflite_int8=tflite_int8,
-                        min_int8_agreement=min_int8_agreement, progress=_progress)
+                        min_int8_agreement=min_int8_agreement, with_frontend=with_frontend, progress=_progress)
     _report(path, as_json)
 
 
