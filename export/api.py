@@ -86,7 +86,7 @@ def _export_with_frontend(module, spec, out, formats, meta, validate_audio, opti
                                  "validated_against": "numpy front-end (edgedistill.device.features)", "validation_audio": source}}
     options.setdefault("fp32_atol", FRONTEND_ATOL)
     return export_graph(WithFrontEnd(config, module), audio_spec, out, formats=formats, int8=False, calibration=None, meta=meta,
-                        validate_on=({"audio": audio}, labels), reference=reference, **options)
+                        validate_on=({"audio": audio}, labels), reference=reference, validation_source=source, **options)
 
 
 def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, formats: str | Sequence[str] = ("onnx", "tflite"),
@@ -112,7 +112,7 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, formats: 
     meta = {"feature_config": source.feature_config, "feature_id": source.feature_id, "labels": source.labels,
             "seed": source.seed, "source_manifest_hash": source.source_manifest_hash,
             "source": _source(model_dir, source), "calibration_source": _describe(calibration),
-            "validation_source": None if eval_data is None else f"{eval_data} ({eval_split} split)"}
+            "eval_data": None if eval_data is None else f"{eval_data} ({eval_split} split)"}
     return export_module(trained.module, input_shape, out, formats=formats, int8=int8, calibration=calib, meta=meta,
                          validate_on=valid, **options)
 
@@ -179,7 +179,8 @@ def export_graph(module, spec, out: str | os.PathLike, *, formats: str | Sequenc
                  validate_on: tuple[dict[str, np.ndarray], np.ndarray | None] | None,
                  tflite_int8: str = "dynamic", min_int8_agreement: float = 0.8, int8_rel_tol: float = 0.25,
                  dynamic_batch: bool = True, progress: Callable[[str], None] | None = None,
-                 reference: np.ndarray | None = None, fp32_atol: float | None = None) -> Path:
+                 reference: np.ndarray | None = None, fp32_atol: float | None = None,
+                 validation_source: str | None = None) -> Path:
     """Convert, quantize, validate and write one export artifact (the shared core of the entry points).
 
     tflite_int8: "dynamic" (default: dynamic range, int8 weights, float32 I/O as the contract says) or
@@ -189,6 +190,7 @@ def export_graph(module, spec, out: str | os.PathLike, *, formats: str | Sequenc
     progress: called with a short status line before each step.
     reference: expected outputs on `validate_on` inputs (default: the torch module's own outputs).
     fp32_atol: override the formats table's fp32 tolerance.
+    validation_source: how meta describes the validation inputs (default: given / calibration / random).
     """
     import torch
 
@@ -207,6 +209,7 @@ def export_graph(module, spec, out: str | os.PathLike, *, formats: str | Sequenc
                          "pass --calibration or export without --int8")
     calib = check_calibration(calibration, spec.inputs) if calibration is not None else None
     inputs, labels, source_of_inputs = _validation_inputs(spec, validate_on, calib)
+    described = validation_source or source_of_inputs
     if reference is None:
         reference = torch_outputs(module, spec, inputs)
     elif len(reference) != len(next(iter(inputs.values()))):
@@ -239,7 +242,7 @@ def export_graph(module, spec, out: str | os.PathLike, *, formats: str | Sequenc
                 files[path.name] = {"format": name, "precision": precision, **details, "validation": figures}
         base.extra["files"] = files
         base.metrics = {f: v["validation"] for f, v in files.items()}
-        base.extra["validation_inputs"] = {"source": source_of_inputs, "n": int(len(reference))}
+        base.extra["validation_inputs"] = {"source": described, "n": int(len(reference))}
         _embed(tmp, base)
         for fname, entry in files.items():
             entry["size_bytes"] = (tmp / fname).stat().st_size
