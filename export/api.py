@@ -289,15 +289,24 @@ def _base_meta(meta: dict[str, Any], spec) -> Meta:
     config = meta.get("feature_config")
     if config is None:
         raise ValueError("export meta needs 'feature_config' (the features the model takes)")
-    features = _feature_config(config)
-    if "features" in spec.inputs and spec.kind != "generator" and tuple(spec.inputs["features"]) != features.shape:
-        raise ValueError(f"input shape {tuple(spec.inputs['features'])} does not match the feature config's (F, T) = {features.shape}")
-    if meta.get("feature_id") not in (None, features.feature_id):
-        raise ValueError(f"meta feature_id {meta['feature_id']} does not match its feature_config ({features.feature_id})")
+    try:
+        features = _feature_config(config)
+    except ValueError:
+        if spec.kind != "generator" or not isinstance(config, dict) or not meta.get("feature_id"):
+            raise
+        features = None  # a generator of SSL features (HuBERT frames): keep its config as written
+    if features is None:
+        config_dict, feature_id = dict(config), str(meta["feature_id"])
+    else:
+        if "features" in spec.inputs and tuple(spec.inputs["features"]) != features.shape:
+            raise ValueError(f"input shape {tuple(spec.inputs['features'])} does not match the feature config's (F, T) = {features.shape}")
+        if meta.get("feature_id") not in (None, features.feature_id):
+            raise ValueError(f"meta feature_id {meta['feature_id']} does not match its feature_config ({features.feature_id})")
+        config_dict, feature_id = features.to_dict(), features.feature_id
     known = {"feature_config", "feature_id", "labels", "seed", "source_manifest_hash"}
     extra = {k: v for k, v in meta.items() if k not in known}
     extra.update({"graph": spec.to_dict(), "formats": []})
-    return Meta(schema=SCHEMA, feature_config=features.to_dict(), feature_id=features.feature_id, labels=list(meta["labels"]),
+    return Meta(schema=SCHEMA, feature_config=config_dict, feature_id=feature_id, labels=list(meta["labels"]),
                 method={"name": "export"}, seed=meta.get("seed"), source_manifest_hash=meta.get("source_manifest_hash"),
                 extra=extra)
 
