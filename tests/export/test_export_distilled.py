@@ -28,6 +28,7 @@ def generator_dir(tmp_path, toy_featureset):
     return gan.save_generator(tmp_path / "gen", trained, seed=0)
 
 
+@pytest.mark.slow  # ~30 s: the toy generator export in test_export_api covers the default run
 def test_saved_generator_exports_through_cli(tmp_path, generator_dir, toy_featureset):
     from typer.testing import CliRunner
 
