@@ -174,6 +174,33 @@ def export_random_features(nets, input_shape: Sequence[int], out: str | os.PathL
     return export_graph(module, spec, out, formats=formats, int8=int8, calibration=calib, meta=meta, validate_on=valid, **options)
 
 
+def export_coreset_nets(coreset_dir: str | os.PathLike, out: str | os.PathLike, formats: str | Sequence[str] = ("onnx", "tflite"),
+                        int8: bool = False, seed: int | None = None, **options) -> Path:
+    """Export the random-feature nets of an RFAD coreset artifact for the device `krr` mode.
+
+    The nets are drawn with the coreset's random-feature config and input normalisation
+    (meta ``random_features`` and ``rf_norm``) and `seed` (default: the coreset's seed); the
+    coreset itself is the validation (and int8 calibration) data.
+    """
+    from edgedistill.methods.coreset import load_coreset
+    from edgedistill.methods.random_features import RandomFeatureConfig, random_feature_nets
+
+    source = read_meta(coreset_dir, "edgedistill.coreset")
+    if "random_features" not in source.extra or "rf_norm" not in source.extra:
+        raise ValueError(f"{coreset_dir}: coreset meta has no random_features / rf_norm; only RFAD coresets carry their kernel's nets")
+    coreset = load_coreset(coreset_dir)
+    rf = RandomFeatureConfig(**source.extra["random_features"])
+    seed = int(source.seed or 0) if seed is None else int(seed)
+    norm = source.extra["rf_norm"]
+    shape = _feature_config(source.feature_config).shape
+    nets = random_feature_nets(shape, rf, seed, np.asarray(norm["mean"]), np.asarray(norm["std"]), im2col=False)
+    meta = {"feature_config": source.feature_config, "feature_id": source.feature_id, "labels": source.labels, "seed": seed,
+            "source_manifest_hash": source.source_manifest_hash, "source": _source(coreset_dir, source),
+            "random_features": rf.to_dict(), "rf_norm": norm, "n_nets": rf.n_nets}
+    return export_random_features(nets, shape, out, formats=formats, int8=int8, calibration=np.asarray(coreset.x, dtype=np.float32),
+                                  meta=meta, **options)
+
+
 def export_graph(module, spec, out: str | os.PathLike, *, formats: str | Sequence[str], int8: bool,
                  calibration: dict[str, np.ndarray] | None, meta: dict[str, Any],
                  validate_on: tuple[dict[str, np.ndarray], np.ndarray | None] | None,

@@ -67,6 +67,23 @@ def generator(
     _report(path, as_json)
 
 
+@app.command("random-features")
+def random_features(
+    coreset: Annotated[Path, typer.Option("--coreset", "-c", help="RFAD coreset artifact (from `edgedistill distill rfad`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New export directory (never overwritten).")],
+    formats: Annotated[str, typer.Option(help=FORMATS_HELP)] = "onnx,tflite",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 files, calibrated on the coreset.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random nets (default: the coreset's seed).")] = None,
+    tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Export an RFAD coreset's random-feature nets (features (B, F, T) -> phi (B, D)) for the device krr mode."""
+    from edgedistill.export.api import export_coreset_nets
+
+    path = export_coreset_nets(coreset, out, formats=formats, int8=int8, seed=seed, tflite_int8=tflite_int8, progress=_progress)
+    _report(path, as_json)
+
+
 @app.command("formats")
 def formats_(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """List the export formats: runtime, fp32 tolerance, how int8 is made, dynamic batch."""

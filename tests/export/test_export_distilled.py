@@ -49,6 +49,31 @@ def test_saved_generator_exports_through_cli(tmp_path, generator_dir, toy_featur
     assert got.shape == (3, *toy_featureset.config.shape)
 
 
+def test_rfad_coreset_nets_export_through_cli(tmp_path, toy_featureset):
+    rf = pytest.importorskip("edgedistill.methods.random_features")
+    from typer.testing import CliRunner
+
+    from edgedistill.cli.main import app
+    from edgedistill.methods.coreset import Coreset, save_coreset
+
+    x = np.asarray(toy_featureset.x[::8], dtype=np.float32)
+    mean, std = rf.band_stats(x)
+    config = rf.RandomFeatureConfig(n_nets=2, width=4, depth=2, n_features=8)
+    coreset = Coreset(x=x, y=np.asarray(toy_featureset.y[::8]), labels=toy_featureset.labels, config=toy_featureset.config)
+    coreset_dir = save_coreset(tmp_path / "coreset", coreset, {"name": "rfad"}, seed=5, source_manifest_hash=None,
+                               extra={"random_features": config.to_dict(), "rf_norm": {"mean": mean.tolist(), "std": std.tolist()}})
+    out = tmp_path / "nets"
+    result = CliRunner().invoke(app, ["export", "random-features", "--coreset", str(coreset_dir), "--out", str(out),
+                                      "--formats", "onnx", "--json"])
+    assert result.exit_code == 0, result.output
+    meta = read_export(out)
+    assert meta.seed == 5 and meta.extra["n_nets"] == 2 and meta.extra["graph"]["output"] == "phi"
+    nets = rf.random_feature_nets(toy_featureset.config.shape, config, 5, mean, std, im2col=False)
+    with torch.no_grad():
+        ref = nets(torch.from_numpy(x[:3])).numpy()
+    np.testing.assert_allclose(run_file(out / "model.fp32.onnx", {"features": x[:3]}), ref, atol=1e-4 * max(1.0, np.abs(ref).max()))
+
+
 def test_rfad_random_feature_nets_export(tmp_path, toy_featureset):
     rf = pytest.importorskip("edgedistill.methods.random_features")
 
