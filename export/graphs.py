@@ -1,6 +1,7 @@
 """What an exported graph looks like: its named inputs and output for each kind of artifact.
 
-Classifier: ``features`` (B, F, T) float32 -> ``logits`` (B, C). Generator: ``z`` (B, z_dim) and
+Classifier: ``features`` (B, F, T) float32 -> ``logits`` (B, C) (with the front-end inside:
+``audio`` (B, clip_samples) -> ``logits``). Generator: ``z`` (B, z_dim) and
 ``label_onehot`` (B, C) float32 -> ``features`` (B, F, T). Random-feature nets (device `krr`
 mode): ``features`` (B, F, T) -> ``phi`` (B, D). The wrappers give torch.onnx and litert-torch
 these names (forward argument names become graph input names). Imports torch; used by the
@@ -41,6 +42,11 @@ def classifier_spec(input_shape: tuple[int, int]) -> GraphSpec:
     return GraphSpec("classifier", {"features": tuple(int(s) for s in input_shape)}, "logits")
 
 
+def audio_classifier_spec(clip_samples: int) -> GraphSpec:
+    """A classifier with the feature front-end inside: ``audio`` (B, clip_samples) -> ``logits``."""
+    return GraphSpec("classifier", {"audio": (int(clip_samples),)}, "logits")
+
+
 def generator_spec(z_dim: int, n_classes: int) -> GraphSpec:
     return GraphSpec("generator", {"z": (int(z_dim),), "label_onehot": (int(n_classes),)}, "features")
 
@@ -59,6 +65,19 @@ class _FeaturesGraph(torch.nn.Module):
 
     def forward(self, features: torch.Tensor):
         out = self.module(features)
+        return {self.as_dict: out} if self.as_dict else out
+
+
+class _AudioGraph(torch.nn.Module):
+    """forward(audio) -> module(audio): one input named ``audio`` (classifier with front-end)."""
+
+    def __init__(self, module: torch.nn.Module, as_dict: str | None = None) -> None:
+        super().__init__()
+        self.module = module
+        self.as_dict = as_dict
+
+    def forward(self, audio: torch.Tensor):
+        out = self.module(audio)
         return {self.as_dict: out} if self.as_dict else out
 
 
@@ -82,7 +101,10 @@ def wrap(module: torch.nn.Module, spec: GraphSpec, named_output: bool = False) -
     """
     module = module.eval().to("cpu")
     key = spec.output if named_output else None
-    graph = _GeneratorGraph(module, key) if spec.kind == "generator" else _FeaturesGraph(module, key)
+    if spec.kind == "generator":
+        graph = _GeneratorGraph(module, key)
+    else:
+        graph = _AudioGraph(module, key) if "audio" in spec.inputs else _FeaturesGraph(module, key)
     return graph.eval()
 
 

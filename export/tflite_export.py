@@ -30,6 +30,7 @@ def to_tflite(module: torch.nn.Module, spec: GraphSpec, path: str | os.PathLike,
     if dynamic_batch:
         try:
             _convert(module, spec, path, batch=2, dynamic=True)
+            _check_batch(path, spec)
             info["batch"] = "dynamic"
             return info
         except Exception as err:  # lowering a dynamic batch failed: retry static batch 1
@@ -57,6 +58,16 @@ def _convert(module: torch.nn.Module, spec: GraphSpec, path: str | os.PathLike, 
         warnings.simplefilter("ignore")
         converted = litert_torch.convert(graph, (), sample_kwargs=example, dynamic_shapes=dynamic_shapes)
         converted.export(str(path))
+
+
+def _check_batch(path: str | os.PathLike, spec: GraphSpec, batch: int = 3) -> None:
+    """A "dynamic" file must really follow the batch: litert-torch can bake the example batch into
+    a reshape and still mark the input dynamic, then the output keeps the example's batch."""
+    from edgedistill.export.validate import run_tflite
+
+    out = run_tflite(path, spec.example(batch, np.random.default_rng(1)), batch_size=batch)
+    if out.shape[0] != batch:
+        raise ValueError(f"the converted graph returns batch {out.shape[0]} for an input batch of {batch} (example batch baked in)")
 
 
 def _version() -> str:

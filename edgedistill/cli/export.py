@@ -32,6 +32,9 @@ def model(
                                                       "on its --split (default: validate on the calibration data, or random inputs).")] = None,
     split: Annotated[str, typer.Option(help="Split of --eval to validate on.")] = "test",
     tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
+    with_frontend: Annotated[bool, typer.Option("--with-frontend", help="Put the feature front-end in the graph: the files take "
+                                                "raw audio (B, clip_samples) at the feature config's rate; validated against the "
+                                                "numpy front-end on seeded noise clips. fp32 only.")] = False,
     min_int8_agreement: Annotated[float, typer.Option(help="Refuse an int8 file whose top-1 agrees with torch on fewer "
                                                       "validation examples than this fraction.")] = 0.8,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -41,7 +44,7 @@ def model(
 
     path = export_model(model_dir, out, formats=formats, int8=int8, calibration=calibration, eval_data=eval_data,
                         eval_split=split, calibration_max=calibration_max, tflite_int8=tflite_int8,
-                        min_int8_agreement=min_int8_agreement, progress=_progress)
+                        min_int8_agreement=min_int8_agreement, with_frontend=with_frontend, progress=_progress)
     _report(path, as_json)
 
 
@@ -61,6 +64,23 @@ def generator(
 
     path = export_generator(generator_dir, out, formats=formats, int8=int8, calibration_samples=samples,
                             tflite_int8=tflite_int8, progress=_progress)
+    _report(path, as_json)
+
+
+@app.command("random-features")
+def random_features(
+    coreset: Annotated[Path, typer.Option("--coreset", "-c", help="RFAD coreset artifact (from `edgedistill distill rfad`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New export directory (never overwritten).")],
+    formats: Annotated[str, typer.Option(help=FORMATS_HELP)] = "onnx,tflite",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 files, calibrated on the coreset.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random nets (default: the coreset's seed).")] = None,
+    tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Export an RFAD coreset's random-feature nets (features (B, F, T) -> phi (B, D)) for the device krr mode."""
+    from edgedistill.export.api import export_coreset_nets
+
+    path = export_coreset_nets(coreset, out, formats=formats, int8=int8, seed=seed, tflite_int8=tflite_int8, progress=_progress)
     _report(path, as_json)
 
 

@@ -20,3 +20,15 @@ def toy_model_dir(tmp_path_factory, toy_featureset) -> Path:
     trained = train_model("cnn4", train.x, train.y, toy_featureset.labels, config, model_kwargs={"width": 4}, progress=False)
     return save_model(tmp_path_factory.mktemp("model") / "cnn4", trained, toy_featureset.config, seed=0,
                       source_manifest_hash=toy_featureset.manifest_hash(), metrics={}, extra={"training_data": {"source": "toy"}})
+
+
+@pytest.fixture(scope="session")
+def toy_audio(toy_featureset):
+    """(waves (N, samples), y, speakers) of the same toy clips the toy feature set was made from."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    config = toy_featureset.config
+    return root.toy_waveforms(sample_rate=config.sample_rate, seconds=config.clip_seconds, seed=0)

@@ -141,6 +141,26 @@ def test_random_feature_nets_export_with_int8(tmp_path, toy_featureset):
     assert meta.extra["files"]["model.int8.onnx"]["validation"]["rel_max_diff"] <= 0.25
 
 
+def test_with_frontend_takes_audio_and_matches_numpy_frontend(tmp_path, trained_toy, toy_featureset, toy_audio):
+    config = toy_featureset.config
+    waves, y, speakers = toy_audio
+    test = speakers == "spk0"  # the toy set's test speaker
+    out = export_module(trained_toy, config.shape, tmp_path / "fe", formats="onnx,tflite", int8=False, with_frontend=True,
+                        meta={"feature_config": config, "labels": toy_featureset.labels}, validate_audio=(waves[test], y[test]))
+    meta = read_export(out)
+    assert meta.extra["graph"]["inputs"] == {"audio": [config.clip_samples]}
+    for entry in meta.extra["files"].values():
+        v = entry["validation"]
+        assert v["top1_agreement"] == 1.0 and v["accuracy"] == v["torch_accuracy"] >= 0.7
+    features = toy_featureset.x[:3]
+    ref = torch_outputs(trained_toy, classifier_spec(config.shape), {"features": np.asarray(features)})
+    got = run_file(out / "model.fp32.onnx", {"audio": waves[:3]})
+    np.testing.assert_allclose(got, ref, atol=2e-3 * max(1.0, np.abs(ref).max()))
+    with pytest.raises(ValueError, match="int8 is not supported with the front-end"):
+        export_module(trained_toy, config.shape, tmp_path / "fe8", int8=True, calibration=features, with_frontend=True,
+                      meta={"feature_config": config, "labels": toy_featureset.labels})
+
+
 class _DataDependent(torch.nn.Module):
     def forward(self, x):
         if x.sum() > 0:  # data-dependent control flow: not exportable
