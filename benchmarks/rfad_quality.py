@@ -138,8 +138,8 @@ def main() -> None:
     cache = work / "fsdd-kws"
     fsdd_features(cache)
     ipcs = [int(v) for v in args.ipc.split(",")]
-    jobs = [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.seeds)]
-    jobs += [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in ("random", "rfad")]
+    jobs = [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in ("random", "rfad")]
+    jobs += [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.seeds)]
     settings = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "draws": args.draws, "cnn_epochs": args.cnn_epochs,
                 "threads": args.threads, "device": args.device}
     if args.summarise_only:
