@@ -131,21 +131,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--work", default="/tmp/edgedistill-rfad-quality", help="cache of features and job results")
+    parser.add_argument("--summarise-only", action="store_true", help="write the tables from the finished jobs in --work")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "fsdd-kws"
     fsdd_features(cache)
     ipcs = [int(v) for v in args.ipc.split(",")]
-    jobs = [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.seeds)]
-    jobs += [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in ("random", "rfad")]
+    jobs = [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in ("random", "rfad")]
+    jobs += [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.seeds)]
     settings = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "draws": args.draws, "cnn_epochs": args.cnn_epochs,
                 "threads": args.threads, "device": args.device}
-    with ProcessPoolExecutor(args.workers) as pool:
-        results = []
-        for result in pool.map(run_job, jobs, [str(cache)] * len(jobs), [str(work)] * len(jobs), [settings] * len(jobs)):
-            print(json.dumps(result), flush=True)
-            results.append(result)
+    if args.summarise_only:
+        results = [json.loads(p.read_text()) for p in sorted(work.glob("*-ipc*-s*.json"))]
+    else:
+        with ProcessPoolExecutor(args.workers) as pool:
+            results = []
+            for result in pool.map(run_job, jobs, [str(cache)] * len(jobs), [str(work)] * len(jobs), [settings] * len(jobs)):
+                print(json.dumps(result), flush=True)
+                results.append(result)
     rows, lines = summarise(results, ipcs)
     machine = f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, {args.workers} worker(s) x {args.threads} thread(s), device {args.device}"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

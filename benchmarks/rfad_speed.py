@@ -92,8 +92,13 @@ def main() -> None:
         ref, loss_ref = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
         rows.append({"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
                      "loss_batched": loss_ours, "loss_loop": loss_ref, "loss_abs_diff": abs(loss_ours - loss_ref)})
-        print(json.dumps(rows[-1]))
-    machine = f"{platform.machine()} {platform.processor() or ''}, device {device}, {args.threads} torch thread(s)"
+        print(json.dumps(rows[-1]), flush=True)
+        write_tables(rows, device, args)
+
+
+def write_tables(rows: list[dict], device, args) -> None:
+    """benchmarks/results/rfad_speed.{json,md} from the rows measured so far."""
+    machine = f"{platform.machine()} {platform.processor() or ''}, device {device}, {args.threads} torch thread(s), CPU shared with other jobs"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cfg = RFADConfig()
     RESULTS.mkdir(exist_ok=True)

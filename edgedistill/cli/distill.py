@@ -86,7 +86,7 @@ def distill(
     coreset = METHODS.get_entry("rfad")(train, config, progress=not quiet, valid=valid, checkpoint=checkpoint)
     meta = coreset.meta
     save_coreset(out, coreset, method=meta.method, seed=seed, source_manifest_hash=meta.source_manifest_hash,
-                 metrics=meta.metrics, extra={k: v for k, v in meta.extra.items()})
+                 metrics=meta.metrics, extra=meta.extra)
     checkpoint.unlink(missing_ok=True)
     log.print(f"wrote {out}")
     result = {"out": str(out), "method": "rfad", "ipc": ipc, "n_samples": int(len(coreset.y)), **meta.metrics}

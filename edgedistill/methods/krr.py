@@ -115,26 +115,41 @@ def _draw_seed(seed: int, draw: int) -> int:
     return int(np.random.SeedSequence([int(seed), 7, int(draw)]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def coreset_kernel(coreset) -> tuple[RandomFeatureConfig, np.ndarray, np.ndarray]:
+    """(random-net config, band mean, band std) of a coreset's kernel, as RFAD stored them in its meta.
+
+    A coreset without them (e.g. random real samples) gets the default nets and its own band
+    stats. `coreset_feature_nets` builds the nets of one draw from these.
+    """
+    from edgedistill.methods.random_features import band_stats
+
+    extra = coreset.meta.extra if coreset.meta is not None else {}
+    rf = RandomFeatureConfig(**extra["random_features"]) if "random_features" in extra else RandomFeatureConfig()
+    if "rf_norm" in extra:
+        return rf, np.asarray(extra["rf_norm"]["mean"]), np.asarray(extra["rf_norm"]["std"])
+    return rf, *band_stats(coreset.x)
+
+
+def coreset_feature_nets(coreset, seed: int, device: str = "cpu", im2col: bool = False):
+    """The random-feature nets (a torch module, raw features (B, F, T) -> Φ (B, N·M)) of a coreset's
+    kernel for one draw `seed`: what the device `krr` mode exports (im2col=False: plain conv2d)."""
+    rf, mean, std = coreset_kernel(coreset)
+    return random_feature_nets(coreset.config.shape, rf, seed, mean, std, device=device, im2col=im2col)
+
+
 def score_coreset(coreset, test, *, draws: int = 5, seed: int = 0, device: str = "auto", chunk: int = 16) -> dict[str, Any]:
     """`krr_score` of a Coreset on a FeatureSet (same features and classes), mean ± std over draws.
 
-    Uses the random-net shape and input normalisation stored by RFAD in the coreset's meta; a
-    coreset without them (e.g. random real samples) gets the default nets and its own band stats.
-    Targets: the learned labels `y_soft` when present, else one-hot − 1/C of `y`.
+    The kernel is `coreset_kernel(coreset)`. Targets: the learned labels `y_soft` when present,
+    else one-hot − 1/C of `y`.
     """
-    from edgedistill.methods.random_features import band_stats
     from edgedistill.runtime import resolve_device
 
     if list(test.labels) != list(coreset.labels):
         raise ValueError(f"coreset classes {coreset.labels} differ from the evaluation set's classes {list(test.labels)}")
     if test.feature_id != coreset.config.feature_id:
         raise ValueError(f"coreset features ({coreset.config.feature_id}) differ from the evaluation set's ({test.feature_id})")
-    extra = coreset.meta.extra if coreset.meta is not None else {}
-    rf = RandomFeatureConfig(**extra["random_features"]) if "random_features" in extra else RandomFeatureConfig()
-    if "rf_norm" in extra:
-        mean, std = np.asarray(extra["rf_norm"]["mean"]), np.asarray(extra["rf_norm"]["std"])
-    else:
-        mean, std = band_stats(coreset.x)
+    rf, mean, std = coreset_kernel(coreset)
     method = (coreset.meta.method.get("config", {}) if coreset.meta is not None else {}) or {}
     reg = float(method.get("reg", 1e-4))
     targets = coreset.y_soft if coreset.y_soft is not None else regression_targets(coreset.y, len(coreset.labels)).numpy()

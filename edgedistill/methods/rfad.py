@@ -115,12 +115,12 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
     present = int((counts > 0).sum())
     if present < 2:
         raise ValueError(f"RFAD needs at least 2 classes with samples; the training set has {present}")
+    if counts.min() == 0:
+        raise ValueError(f"class {train.labels[int(counts.argmin())]!r} has no training samples")
     if config.init == "real" and config.ipc > counts.min():
         small = train.labels[int(counts.argmin())]
         raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
                          "real initialisation; lower --ipc or use --init noise")
-    if counts.min() == 0:
-        raise ValueError(f"class {train.labels[int(counts.argmin())]!r} has no training samples")
     for start in range(0, len(train), 4096):
         if not np.isfinite(np.asarray(train.x[start:start + 4096])).all():
             raise ValueError("training features contain NaN or infinite values; re-extract or drop those clips")

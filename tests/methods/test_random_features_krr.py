@@ -73,3 +73,24 @@ def test_krr_score_separable_classes(rng):
     x_t = (centres[y_t] + rng.normal(size=(15, *SHAPE))).astype(np.float32)
     result = krr_score(x_c, regression_targets(y_c, 3).numpy(), x_t, y_t, CFG, np.zeros(40), np.ones(40), draws=2)
     assert result["accuracy"] == 1.0 and len(result["accuracies"]) == 2 and result["n"] == 15
+
+
+@pytest.mark.slow  # torch.onnx dynamo export: ~10-50 s here
+def test_coreset_nets_export_to_onnx(tmp_path, rng):
+    """The device `krr` mode runs these nets as ONNX: exported Φ matches torch."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    from edgedistill.features import get_preset
+    from edgedistill.methods.coreset import Coreset
+    from edgedistill.methods.krr import coreset_feature_nets
+
+    config = get_preset("kws")
+    coreset = Coreset(x=rng.normal(size=(4, *config.shape)).astype(np.float32), y=np.arange(4), labels=list("abcd"), config=config)
+    nets = coreset_feature_nets(coreset, seed=0)
+    x = torch.as_tensor(rng.normal(size=(3, *config.shape)), dtype=torch.float32)
+    path = tmp_path / "rf.onnx"
+    torch.onnx.export(nets, (x,), str(path), input_names=["features"], output_names=["phi"], dynamo=True,
+                      external_data=False, dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    got = ort.InferenceSession(str(path)).run(None, {"features": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, nets(x).numpy(), atol=1e-5)
