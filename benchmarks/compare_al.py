@@ -81,6 +81,7 @@ def main() -> None:
 
     from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison, summarise, write_report
     from edgedistill.data.featureset import FeatureSet
+    from edgedistill.methods.coreset import load_coreset
     from edgedistill.training import TrainConfig
 
     feat_dir = fsdd_features(args.work / f"fsdd-kws-pool{args.pool}", args.pool, seed=0)
@@ -104,8 +105,12 @@ def main() -> None:
              f"model {args.model} {settings.model_kwargs}; {args.epochs} epochs (at least {args.min_steps} steps), batch 64, Adam lr {train_config.lr} "
              f"cosine, SpecAugment; AL: stratified random initial set, {args.rounds} rounds, retrained each round, "
              "BALD with 10 MC-dropout passes; no validation set",
-             "command: python benchmarks/compare_al.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
+             "command: python benchmarks/compare_al.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                                                    if k not in ("work", "results", "coreset"))]
+    for path in args.coreset:
+        meta = load_coreset(path, features=feats.config).meta
+        notes.append(f"coreset {Path(path).name}: method {meta.method.get('name')}, {meta.extra.get('n_samples')} samples "
+                     f"({meta.extra.get('ipc')} per class), config {meta.method.get('config', {})}")
     paths = write_report(summarise(records), out, f"Active learning vs random on FSDD ({args.model})", notes)
     args.results.mkdir(parents=True, exist_ok=True)
     for kind, path in paths.items():

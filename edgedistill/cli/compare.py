@@ -39,7 +39,7 @@ def compare(
     warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="AL rounds start from the previous "
                                                                              "round's weights, or retrain from scratch.")] = False,
     epochs: opt.Epochs = 30,
-    min_steps: opt.MinSteps = 0,
+    min_steps: opt.MinSteps = 100,
     batch_size: opt.BatchSize = 64,
     lr: opt.LearningRate = 3e-3,
     augment: opt.Augment = True,

@@ -31,7 +31,7 @@ def select(
     model: opt.Model = "cnn4",
     model_arg: opt.ModelArgs = None,
     epochs: opt.Epochs = 30,
-    min_steps: opt.MinSteps = 0,
+    min_steps: opt.MinSteps = 100,
     batch_size: opt.BatchSize = 64,
     lr: opt.LearningRate = 3e-3,
     augment: opt.Augment = True,

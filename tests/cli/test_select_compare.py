@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from edgedistill.cli.main import app
 from edgedistill.methods.selection import load_selection
 
-TINY = ["--epochs", "2", "--batch-size", "16", "--no-augment", "--threads", "1", "--model-arg", "width=4"]
+TINY = ["--epochs", "2", "--min-steps", "0", "--batch-size", "16", "--no-augment", "--threads", "1", "--model-arg", "width=4"]
 runner = CliRunner()
 
 
