@@ -6,7 +6,7 @@ rest trains (the generator and the real baseline). The downstream model is the G
 SmallCNN (the same for real and generated data), trained --seeds times; UAR on the test
 speakers. Writes benchmarks/results/gan_emodb.{json,md} with the machine and date.
 
-Usage: python benchmarks/gan_emodb.py [--steps 400] [--ablation] [--ppc 50 100] [--normalize none|cmvn]
+Usage: python benchmarks/gan_emodb.py [--steps 400] [--variants baseline +DIV +SML both] [--ppc 50 100] [--probe]
 """
 
 from __future__ import annotations
@@ -110,10 +110,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="downstream trainings per row (default 1)")
     parser.add_argument("--epochs", type=int, default=15, help="downstream epochs (default 15)")
     parser.add_argument("--test-speakers", nargs="+", default=["03", "08"], help="held-out speakers (default 03 08)")
-    parser.add_argument("--ablation", action="store_true", help="also train baseline, +DIV and +SML generators")
+    parser.add_argument("--variants", nargs="+", default=["both"], choices=["baseline", "+DIV", "+SML", "both"],
+                        help="generators to train: baseline (no L_SML, no L_DIV), +DIV, +SML, both (default both)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="GAN Adam learning rate, generator and critic (default 1e-3)")
     parser.add_argument("--normalize", default="none", help="feature normalisation: none (default) or cmvn (the ser preset's)")
     parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
     parser.add_argument("--pool-epochs", type=int, default=6, help="epochs per pool classifier (default 6)")
+    parser.add_argument("--prior", action="store_true", help="also sample 50 x classes following the real class prior")
     parser.add_argument("--probe", action="store_true", help="add the speaker-information probe (train speakers)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/edgedistill-emodb-ser"), help="feature cache dir prefix")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
@@ -141,13 +144,12 @@ def main() -> None:
     real = downstream(train.x, train.y, test, data.n_classes, args.seeds, args.epochs, probe=probe)
     result["rows"].append({"data": "real", "variant": "-", "ppc": "all", **real})
     print("real", real, flush=True)
-    variants = {"both": {}}
-    if args.ablation:
-        variants = {"baseline": {"lambda_sml": 0.0, "lambda_div": 0.0}, "+DIV": {"lambda_sml": 0.0},
-                    "+SML": {"lambda_div": 0.0}, "both": {}}
-    for name, change in variants.items():
+    ablation = {"baseline": {"lambda_sml": 0.0, "lambda_div": 0.0}, "+DIV": {"lambda_sml": 0.0},
+                "+SML": {"lambda_div": 0.0}, "both": {}}
+    for name in args.variants:
+        change = ablation[name]
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
-                           lr_g=1e-3, lr_d=1e-3, pool_models=args.pool_models,
+                           lr_g=args.lr, lr_d=args.lr, pool_models=args.pool_models,
                            pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0, **change)
         start = time.perf_counter()
         gen = distill(train, config, progress=False)
@@ -155,23 +157,24 @@ def main() -> None:
         out = Path("/tmp") / f"edgedistill-gan-emodb-{args.arch}-{name}-{os.getpid()}"
         save_generator(out, gen, seed=0)
         gen_bytes = sum(f.stat().st_size for f in out.iterdir())
-        for ppc in args.ppc if name == "both" else [100]:
+        for ppc in args.ppc:
             x, y = sample(gen, ppc, seed=1)
             row = downstream(x, y, test, data.n_classes, args.seeds, args.epochs, probe=probe)
             result["rows"].append({"data": f"generated ({args.arch})", "variant": name, "ppc": ppc, **row,
                                    "generator_bytes": gen_bytes, "gan_train_s": round(gan_seconds, 1)})
             print(name, ppc, row, flush=True)
-        x, y = sample(gen, 50, seed=2, balanced=False)
-        row = downstream(x, y, test, data.n_classes, args.seeds, args.epochs)
-        result["rows"].append({"data": f"generated ({args.arch})", "variant": name + " prior", "ppc": "50 x C by prior", **row,
-                               "generator_bytes": gen_bytes, "gan_train_s": round(gan_seconds, 1)})
+        if args.prior:
+            x, y = sample(gen, 50, seed=2, balanced=False)
+            row = downstream(x, y, test, data.n_classes, args.seeds, args.epochs)
+            result["rows"].append({"data": f"generated ({args.arch})", "variant": name + " prior", "ppc": "50 x C by prior",
+                                   **row, "generator_bytes": gen_bytes, "gan_train_s": round(gan_seconds, 1)})
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"gan_emodb{args.tag}"
     stem.with_suffix(".json").write_text(json.dumps({**result, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2) + "\n")
     lines = [f"# GAN distillation on EmoDB ({result['date']})", "", f"Machine: {result['machine']}. Data: {result['data']}; "
              f"{result['n_train']} train / {result['n_test']} test clips. Train audio {audio_bytes / 1e6:.2f} MB, "
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
-             f"{args.steps} steps. L_SML pool: {args.pool_models} classifier(s) x {args.pool_epochs} epochs. Downstream: SmallCNN width 16, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
+             f"{args.steps} steps, lr {args.lr}. L_SML pool: {args.pool_models} classifier(s) x {args.pool_epochs} epochs. Downstream: SmallCNN width 16, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
              "| data | variant | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:

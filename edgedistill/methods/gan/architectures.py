@@ -91,18 +91,19 @@ class Generator(nn.Module):
         self.width = width
         half, quarter = max(width // 2, 1), max(width // 4, 1)
         self.project = nn.Linear(z_dim + n_classes, width * self.f0 * self.t0)
-        self.up1 = nn.Sequential(nn.ConvTranspose2d(width, half, 4, stride=2, padding=1), _lrelu())
+        self.project_norm = nn.BatchNorm2d(width)
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(width, half, 4, stride=2, padding=1), nn.BatchNorm2d(half), _lrelu())
         middle: list[nn.Module] = []
         if attention:
             middle = [DilatedTimeBlock(half, 2), DilatedTimeBlock(half, 4), TimeSelfAttention(half, 2 * self.f0)]
         self.middle = nn.Sequential(*middle)
-        self.up2 = nn.Sequential(nn.ConvTranspose2d(half, quarter, 4, stride=2, padding=1), _lrelu())
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(half, quarter, 4, stride=2, padding=1), nn.BatchNorm2d(quarter), _lrelu())
         self.out = nn.Conv2d(quarter, 1, 3, padding=1)
         self.norm = BandNorm(n_features)
 
     def forward(self, z: torch.Tensor, label_onehot: torch.Tensor) -> torch.Tensor:
-        h = self.project(torch.cat([label_onehot, z], dim=1))
-        h = torch.nn.functional.leaky_relu(h, 0.2).reshape(-1, self.width, self.f0, self.t0)
+        h = self.project(torch.cat([label_onehot, z], dim=1)).reshape(-1, self.width, self.f0, self.t0)
+        h = torch.nn.functional.leaky_relu(self.project_norm(h), 0.2)
         h = self.up2(self.middle(self.up1(h)))
         n_features, n_frames = self.input_shape
         x = self.out(h)[:, 0, :n_features, :n_frames]

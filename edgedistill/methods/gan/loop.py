@@ -59,6 +59,8 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
 
     state_path = Path(checkpoint) / CHECKPOINT_FILE if checkpoint else None
     start, history, pool_checkpoints = 0, [], None
+    if not resume and state_path is not None and state_path.exists():
+        raise ValueError(f"{state_path} already holds a training state: pass --resume to continue it, or choose a new checkpoint directory")
     if resume:
         if state_path is None or not state_path.exists():
             raise ValueError(f"--resume: no training state at {state_path or '(no checkpoint directory given)'}; run without --resume first")

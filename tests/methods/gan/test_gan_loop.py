@@ -49,6 +49,8 @@ def test_resume_continues_exactly(tmp_path, toy_featureset):
     assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
     with pytest.raises(ValueError, match="differs in"):
         distill(train, first.replace(steps=4, lambda_div=0.5), progress=False, checkpoint=tmp_path / "ckpt", resume=True)
+    with pytest.raises(ValueError, match="already holds"):
+        distill(train, first, progress=False, checkpoint=tmp_path / "ckpt")
     with pytest.raises(ValueError, match="no training state"):
         distill(train, first, progress=False, checkpoint=tmp_path / "none", resume=True)
 
