@@ -149,8 +149,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    record = {"machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, torch {torch.__version__}, "
-                         f"{args.threads} thread(s)".replace("  ", " "),
+    record = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                         f"{args.threads} thread(s)",
               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"), "throughput": [], "accuracy": []}
     for name in ("cnn4", "resnet18", "dscnn-s", "dscnn-m", "dscnn-l", "ser-head"):
         for kwargs in ([{}, {"width": args.resnet_width}] if name == "resnet18" else [{}]):

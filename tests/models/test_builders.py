@@ -35,7 +35,8 @@ def test_a_few_steps_lower_the_loss(name, toy_featureset):
     train = toy_featureset.by_split("train")
     model = build_model(name, train.n_classes, SHAPE, **SMALL.get(name, {}))
     set_input_stats(model, train.x)
-    x, y = torch.as_tensor(np.asarray(train.x[:32])), torch.as_tensor(train.y[:32])
+    pick = np.concatenate([np.flatnonzero(train.y == c)[:3] for c in range(train.n_classes)])  # 12 clips keep dscnn-l fast
+    x, y = torch.as_tensor(np.asarray(train.x[pick])), torch.as_tensor(train.y[pick])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(8):
