@@ -179,6 +179,11 @@ def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], setti
     return records
 
 
+def finished_records(out: str | Path) -> list[dict]:
+    """Every finished job's record under out/jobs/ (whatever comparison grid produced them)."""
+    return [json.loads(path.read_text()) for path in sorted((Path(out) / "jobs").glob("*.json"))]
+
+
 def _pin_settings(path: Path, settings: dict) -> None:
     settings = json.loads(json.dumps(settings))  # as it reads back from disk (tuples become lists)
     if not path.exists():
