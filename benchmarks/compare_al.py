@@ -113,8 +113,9 @@ def main() -> None:
              f"model {args.model} {settings.model_kwargs}; {args.epochs} epochs (at least {args.min_steps} steps), batch 64, Adam lr {train_config.lr} "
              f"cosine, SpecAugment; AL: stratified random initial set, {args.rounds} rounds, retrained each round, "
              "BALD with 10 MC-dropout passes; no validation set",
-             "command: python benchmarks/compare_al.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                                   if k not in ("work", "results", "coreset"))]
+             "command: python benchmarks/compare_al.py " + " ".join(
+                 f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
+                 if k not in ("work", "results", "coreset") and v is not False)]
     if args.report_only:
         notes.append("report of every finished job: extra seeds were run for some rows only, the seeds column says how "
                      "many each row has (std is over those seeds)")
