@@ -76,10 +76,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: report every finished job under --work (e.g. extra seeds run for some rows)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
-    from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison, summarise, write_report
+    from edgedistill.compare import (
+        CompareSettings, check_jobs, finished_records, plan_jobs, run_comparison, summarise, write_report,
+    )
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.methods.coreset import load_coreset
     from edgedistill.training import TrainConfig
@@ -95,8 +99,12 @@ def main() -> None:
                                al={"rounds": args.rounds, "mc_passes": 10, "warm_start": False}, min_steps=args.min_steps,
                                feature_id=feats.feature_id, manifest_hash=feats.manifest_hash())
     out = args.work / f"report-pool{args.pool}-{args.model}"
-    records = run_comparison(feat_dir, out, jobs, settings, workers=args.workers, threads=args.threads,
-                             on_done=lambda r: print(f"{r['key']}: accuracy {r['accuracy']:.3f} ({r['n_samples']} samples)", flush=True))
+    if args.report_only:
+        records = finished_records(out)
+    else:
+        records = run_comparison(feat_dir, out, jobs, settings, workers=args.workers, threads=args.threads,
+                                 on_done=lambda r: print(f"{r['key']}: accuracy {r['accuracy']:.3f} ({r['n_samples']} samples)",
+                                                         flush=True))
     counts = {s: int((feats.split == s).sum()) for s in ("train", "test")}
     notes = [f"machine: {platform.machine()}, {os.cpu_count()} CPU cores shared, {platform.python_version()}, "
              f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d} (UTC); device {train_config.device}",
@@ -105,8 +113,12 @@ def main() -> None:
              f"model {args.model} {settings.model_kwargs}; {args.epochs} epochs (at least {args.min_steps} steps), batch 64, Adam lr {train_config.lr} "
              f"cosine, SpecAugment; AL: stratified random initial set, {args.rounds} rounds, retrained each round, "
              "BALD with 10 MC-dropout passes; no validation set",
-             "command: python benchmarks/compare_al.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                                   if k not in ("work", "results", "coreset"))]
+             "command: python benchmarks/compare_al.py " + " ".join(
+                 f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
+                 if k not in ("work", "results", "coreset") and v is not False)]
+    if args.report_only:
+        notes.append("report of every finished job: extra seeds were run for some rows only, the seeds column says how "
+                     "many each row has (std is over those seeds)")
     for path in args.coreset:
         meta = load_coreset(path, features=feats.config).meta
         notes.append(f"coreset {Path(path).name}: method {meta.method.get('name')}, {meta.extra.get('n_samples')} samples "

@@ -179,15 +179,21 @@ def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], setti
     return records
 
 
+def finished_records(out: str | Path) -> list[dict]:
+    """Every finished job's record under out/jobs/ (whatever comparison grid produced them)."""
+    return [json.loads(path.read_text()) for path in sorted((Path(out) / "jobs").glob("*.json"))]
+
+
 def _pin_settings(path: Path, settings: dict) -> None:
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != json.loads(json.dumps(settings)):
-            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != json.loads(json.dumps(settings.get(k))))
-            raise ValueError(f"{path.parent} holds a comparison with other settings ({', '.join(changed)} differ); "
-                             "choose a new --out to compare these settings")
-    else:
+    settings = json.loads(json.dumps(settings))  # as it reads back from disk (tuples become lists)
+    if not path.exists():
         write_json_atomic(path, settings)
+        return
+    previous = json.loads(path.read_text())
+    changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+    if changed:
+        raise ValueError(f"{path.parent} holds a comparison with other settings ({', '.join(changed)} differ); "
+                         "choose a new --out to compare these settings")
 
 
 def _store(jobs_dir: Path, record: dict, on_done) -> dict:
@@ -238,11 +244,13 @@ def write_report(rows: list[dict], out: str | Path, title: str, notes: list[str]
     if not rows:
         raise ValueError("no finished jobs to report")
     out = Path(out)
-    lines = [f"# {title}", "", *[f"- {note}" for note in notes], "", "| method | % of samples | samples per class | accuracy (%) | UAR (%) | seeds |",
+    lines = [f"# {title}", "", *[f"- {note}" for note in notes], "",
+             "| method | % of samples | samples per class | accuracy (%) | UAR (%) | seeds |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['method']} | {r['percent']:.2f} | {r['per_class']:.1f} | {r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} "
               f"| {r['uar_mean']:.2f} | {r['seeds']} |" for r in rows]
-    paths = {"md": out / "report.md", "csv": out / "report.csv", "json": out / "report.json", "png": out / "accuracy_vs_budget.png"}
+    paths = {"md": out / "report.md", "csv": out / "report.csv", "json": out / "report.json",
+             "png": out / "accuracy_vs_budget.png"}
     write_text_atomic(paths["md"], "\n".join(lines) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")

@@ -107,3 +107,13 @@ def test_parallel_workers_match_the_serial_run(toy_features_dir, tmp_path):
     serial = run_comparison(toy_features_dir, tmp_path / "a", jobs, tiny_settings())
     parallel = run_comparison(toy_features_dir, tmp_path / "b", jobs, tiny_settings(), workers=2, threads=1)
     assert sorted((r["key"], r["accuracy"]) for r in serial) == sorted((r["key"], r["accuracy"]) for r in parallel)
+
+
+def test_finished_records_reads_every_job(tmp_path):
+    from edgedistill.compare import finished_records
+
+    (tmp_path / "jobs").mkdir()
+    for i in range(3):
+        (tmp_path / "jobs" / f"job{i}.json").write_text(json.dumps({"key": f"job{i}"}))
+    assert [r["key"] for r in finished_records(tmp_path)] == ["job0", "job1", "job2"]
+    assert finished_records(tmp_path / "none") == []

@@ -34,10 +34,9 @@ def compare(
     model: opt.Model = "cnn4",
     model_arg: opt.ModelArgs = None,
     seeds: Annotated[int, typer.Option(help="Repeats of every row with seeds 0..N-1 (mean and std reported).")] = 3,
-    rounds: Annotated[int, typer.Option(help="AL acquisition rounds from the initial set to each budget.")] = 4,
-    mc_passes: Annotated[int, typer.Option(help="MC-dropout passes for BALD.")] = 10,
-    warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="AL rounds start from the previous "
-                                                                             "round's weights, or retrain from scratch.")] = False,
+    rounds: opt.Rounds = 4,
+    mc_passes: opt.MCPasses = 10,
+    warm_start: opt.WarmStart = False,
     epochs: opt.Epochs = 30,
     min_steps: opt.MinSteps = 100,
     batch_size: opt.BatchSize = 64,

@@ -24,10 +24,9 @@ def select(
                                              "or a count (50).")] = "20%",
     initial: Annotated[Optional[int], typer.Option(help="Random initial labelled set (default: one per class or a "
                                                         "fifth of the budget, whichever is larger).", show_default=False)] = None,
-    rounds: Annotated[int, typer.Option(help="Acquisition rounds from the initial set to the budget.")] = 4,
-    mc_passes: Annotated[int, typer.Option(help="MC-dropout passes for BALD.")] = 10,
-    warm_start: Annotated[bool, typer.Option("--warm-start/--retrain", help="Start each round from the previous "
-                                                                             "round's weights, or retrain from scratch.")] = False,
+    rounds: opt.Rounds = 4,
+    mc_passes: opt.MCPasses = 10,
+    warm_start: opt.WarmStart = False,
     model: opt.Model = "cnn4",
     model_arg: opt.ModelArgs = None,
     epochs: opt.Epochs = 30,

@@ -1,5 +1,5 @@
 """Typer options shared by commands that train classifiers (select, compare), mapped one to one
-onto `TrainConfig` fields. Torch-free: TrainConfig is imported inside `train_config`.
+onto `TrainConfig` and `ALConfig` fields. Torch-free: TrainConfig is imported inside `train_config`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ FeaturesOption = Annotated[Optional[Path], typer.Option("--features", "-f", help
 Model = Annotated[str, typer.Option(help="Classifier to train (cnn4, resnet18, dscnn-s, dscnn-m, dscnn-l).")]
 ModelArgs = Annotated[Optional[List[str]], typer.Option("--model-arg", help="Model builder argument key=value "
                                                      "(repeatable), e.g. width=16 or dropout=0.5.", show_default=False)]
+Rounds = Annotated[int, typer.Option(help="Active-learning acquisition rounds from the initial set to the budget.")]
+MCPasses = Annotated[int, typer.Option(help="MC-dropout passes for BALD.")]
+WarmStart = Annotated[bool, typer.Option("--warm-start/--retrain", help="Start each AL round from the previous round's "
+                                                                         "weights, or retrain from scratch.")]
 Epochs = Annotated[int, typer.Option(help="Training epochs per model.")]
 MinSteps = Annotated[int, typer.Option(help="Train every model for at least this many optimiser steps (small "
                                              "budgets get more epochs; 0: just --epochs).")]
