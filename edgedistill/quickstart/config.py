@@ -15,8 +15,9 @@ class QuickstartConfig:
 
     words / per_word: the synthesised keywords and clips of each (speaker-disjoint splits).
     speakers: synthetic speakers (default: about one per three clips of a word).
-    ipc: coreset samples per class. rfad_steps / rfad_batch: RFAD optimisation steps and real clips per step. model / epochs: the
-    classifier trained three times (coreset, random real clips, full train split).
+    ipc: coreset samples per class. rfad_steps / rfad_batch: RFAD optimisation steps and real
+    clips per step. model / width / epochs: the classifier trained on the coreset, on random
+    real clips and on the full train split; min_steps: a floor on optimiser steps, so a 100-clip set gets as many updates as it needs.
     formats / int8: what is exported. device_epochs: epochs of on-device `full` training.
     bench_runs: timed inferences per exported file. seed: every stage's seed. workers:
     synthesis and feature-extraction processes.
@@ -29,7 +30,9 @@ class QuickstartConfig:
     rfad_steps: int = 150
     rfad_batch: int = 64
     model: str = "cnn4"
+    width: int = 16
     epochs: int = 30
+    min_steps: int = 200
     formats: tuple[str, ...] = ("onnx", "tflite")
     int8: bool = True
     device_epochs: int = 30
@@ -40,7 +43,7 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
             raise ValueError(f"quickstart needs at least two distinct words, got {list(self.words)}")
-        for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "epochs", "device_epochs", "bench_runs", "workers"):
+        for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "width", "epochs", "device_epochs", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
 

@@ -72,7 +72,7 @@ def distill(run: Run) -> dict[str, Any]:
 
 
 def train(run: Run) -> dict[str, Any]:
-    """cnn4 trained on the coreset, on as many random real clips per class, and on the full train split."""
+    """The classifier trained on the coreset, on as many random real clips per class, and on the full train split."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.runs import select_training_data
 
@@ -95,6 +95,7 @@ def train(run: Run) -> dict[str, Any]:
 
 def _train_once(run: Run, feats, name: str, seed: int, data) -> dict[str, Any]:
     from edgedistill.artifacts import read_meta
+    from edgedistill.methods.active_learning import with_min_steps
     from edgedistill.runs import train_and_save
     from edgedistill.training import TrainConfig
 
@@ -104,8 +105,8 @@ def _train_once(run: Run, feats, name: str, seed: int, data) -> dict[str, Any]:
         meta = read_meta(out)
         return {"out": str(out), "n_train": meta.extra["training_data"]["n_samples"],
                 "train_seconds": meta.extra.get("train_seconds", 0.0), **meta.metrics}
-    config = TrainConfig(epochs=c.epochs, seed=c.seed + seed)
-    return train_and_save(feats, data, c.model, config, out, progress=run.progress)
+    config = with_min_steps(TrainConfig(epochs=c.epochs, seed=c.seed + seed), len(data.y), c.min_steps)
+    return train_and_save(feats, data, c.model, config, out, model_kwargs={"width": c.width}, progress=run.progress)
 
 
 def _size_kb(folder: Path) -> float:
