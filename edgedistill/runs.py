@@ -30,14 +30,17 @@ class TrainingData:
 
 
 def select_training_data(feats: FeatureSet, *, coreset: str | Path | None = None, per_class: int | None = None,
-                         seed: int = 0) -> TrainingData:
-    """The train split, `per_class` random real clips of each class, or a coreset artifact.
+                         generator: str | Path | None = None, seed: int = 0) -> TrainingData:
+    """The train split, `per_class` random real clips of each class, a coreset artifact, or
+    `per_class` (default 100) samples of each class from a generator artifact.
 
-    A coreset must have the feature set's features and classes (the error names both); its
-    learned soft labels are used when present.
+    A coreset or generator must have the feature set's features and classes (the error names
+    both); a coreset's learned soft labels are used when present.
     """
-    if coreset is not None and per_class is not None:
-        raise ValueError("give either --coreset or --per-class, not both")
+    if coreset is not None and (per_class is not None or generator is not None):
+        raise ValueError("give either --coreset, or --per-class (optionally with --generator), not both")
+    if generator is not None:
+        return generated_training_data(feats, generator, per_class or 100, seed)
     train = feats.by_split("train")
     if coreset is not None:
         from edgedistill.methods.coreset import load_coreset
@@ -53,6 +56,18 @@ def select_training_data(feats: FeatureSet, *, coreset: str | Path | None = None
         return TrainingData(np.asarray(train.x[index]), train.y[index],
                             {"source": "random", "n_samples": int(len(index)), "per_class": per_class, "seed": seed})
     return TrainingData(np.asarray(train.x), train.y, {"source": "train split", "n_samples": len(train)})
+
+
+def generated_training_data(feats: FeatureSet, generator: str | Path, per_class: int, seed: int) -> TrainingData:
+    """`per_class` samples of every class drawn from a GAN generator artifact (balanced)."""
+    from edgedistill.methods.gan.artifact import load_generator, sample
+
+    gen = load_generator(generator, features=feats.config)
+    if list(gen.labels) != list(feats.labels):
+        raise ValueError(f"{generator}: generator classes {list(gen.labels)} differ from the feature set's {list(feats.labels)}")
+    x, y = sample(gen, per_class, seed=seed, balanced=True)
+    return TrainingData(x, y, {"source": "generator", "generator": str(generator), "n_samples": int(len(y)),
+                               "per_class": per_class, "seed": seed})
 
 
 def balanced_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> np.ndarray:

@@ -69,8 +69,9 @@ def distill(
     if out.exists():
         raise ValueError(f"--out {out} already exists; artifacts are never overwritten: choose a new path")
     train, valid = _load_splits(feat_dir)
-    if method != "rfad":
-        raise ValueError(f"method {method!r} has no distill options in this CLI yet")
+    if method == "gan":
+        raise ValueError("the GAN distiller has its own options: run `edgedistill distill-gan FEAT --out GEN` "
+                         "(see `edgedistill distill-gan --help`)")
     from edgedistill.methods.coreset import save_coreset
     from edgedistill.methods.rfad import RFADConfig
 

@@ -56,7 +56,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="New model artifact directory (never overwritten).")],
     model: Model = "cnn4",
     coreset: Annotated[Optional[Path], typer.Option(help="Train on this coreset artifact (its learned soft labels when present).")] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Train on N random real clips per class of the train split.")] = None,
+    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Train on N random real clips per class of the train split (with --generator: N generated samples per class).")] = None,
+    generator: Annotated[Optional[Path], typer.Option(help="Train on samples of this GAN generator artifact (--per-class sets the budget, default 100).")] = None,
     model_kwargs: ModelKwargs = "{}",
     epochs: Epochs = 30,
     batch_size: BatchSize = 64,
@@ -74,7 +75,8 @@ def train(
 ) -> None:
     """Train a classifier and score it on the test split; the metrics go into the model artifact.
 
-    Data: the whole train split by default, --per-class N random clips per class, or --coreset ART.
+    Data: the whole train split by default, --per-class N random clips per class, --coreset ART,
+    or --generator GEN (N generated samples per class, balanced).
 
     The valid split (when present) picks the best epoch; OUT.ckpt.safetensors is written every epoch.
     """
@@ -84,7 +86,7 @@ def train(
     config = _config(epochs, batch_size, lr, weight_decay, label_smoothing, augment, balanced, patience, device, threads, seed)
     MODELS.get_entry(model)
     feats = FeatureSet.load(features)
-    data = select_training_data(feats, coreset=coreset, per_class=per_class, seed=seed)
+    data = select_training_data(feats, coreset=coreset, per_class=per_class, generator=generator, seed=seed)
     log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {features}")
     result = train_and_save(feats, data, model, config, out, model_kwargs=_kwargs(model_kwargs), resume=resume)
     emit(result, as_json, title=f"{model} trained -> {result['out']}")

@@ -46,6 +46,15 @@ def test_distill_resume_and_sample(tmp_path, toy_features_dir):
     coreset = load_coreset(tmp_path / "p", labels=data.labels)
     assert len(coreset.y) == 20 and coreset.meta.method["name"] == "gan-sample"
 
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--features", str(toy_features_dir), "--generator", str(gen_dir), "--per-class", "6",
+                                 "--epochs", "1", "--model-kwargs", '{"width": 4}', "--threads", "1", "--out", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    from edgedistill.artifacts import read_meta
+
+    described = read_meta(run).extra["training_data"]
+    assert described["source"] == "generator" and described["n_samples"] == 24
+
 
 def test_user_errors(tmp_path, toy_features_dir):
     result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--resume"])
