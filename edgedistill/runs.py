@@ -38,7 +38,7 @@ def select_training_data(feats: FeatureSet, *, coreset: str | Path | None = None
     both); a coreset's learned soft labels are used when present.
     """
     if coreset is not None and (per_class is not None or generator is not None):
-        raise ValueError("give either --coreset, or --per-class (optionally with --generator), not both")
+        raise ValueError("give either --coreset or --per-class (with --generator: the samples per class), not both")
     if generator is not None:
         return generated_training_data(feats, generator, per_class or 100, seed)
     train = feats.by_split("train")

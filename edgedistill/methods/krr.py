@@ -87,27 +87,33 @@ def krr_score(x_c: np.ndarray, targets_c: np.ndarray, x_test: np.ndarray, y_test
 
     x_c (M, F, T) raw features; targets_c (M, C) regression targets (one-hot − 1/C, or learned
     labels); x_test (N, F, T); y_test (N,) int. Each of `draws` draws new nets (seeded from
-    `seed`). Returns accuracy mean / std / per-draw list and n.
+    `seed`). Returns accuracy mean / std / per-draw list, n, and `mse`: the mean squared error of
+    the KRR predictions against the test targets (one-hot − 1/C), RFAD's own loss on held-out
+    data (continuous, so far less noisy than accuracy on a small test split).
     """
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     input_shape = tuple(x_c.shape[1:])
     y_test = np.asarray(y_test)
-    accuracies = []
+    n_classes = int(np.asarray(targets_c).shape[1])
+    accuracies, errors = [], []
     with torch.no_grad():
         for draw in range(draws):
             nets = random_feature_nets(input_shape, rf_config, seed=_draw_seed(seed, draw), mean=mean, std=std, device=device)
             phi_c = chunked_features(nets, torch.as_tensor(np.asarray(x_c, dtype=np.float32), device=device), chunk)
             alpha = cholesky_solve(phi_c.double() @ phi_c.double().T, torch.as_tensor(targets_c, device=device).double(), reg)
-            correct = 0
+            correct, squared = 0, 0.0
             for start in range(0, len(y_test), chunk):
                 xb = torch.as_tensor(np.asarray(x_test[start:start + chunk], dtype=np.float32), device=device)
                 pred = (nets(xb).double() @ phi_c.double().T) @ alpha
-                correct += int((pred.argmax(1).cpu().numpy() == y_test[start:start + chunk]).sum())
+                yb = y_test[start:start + chunk]
+                correct += int((pred.argmax(1).cpu().numpy() == yb).sum())
+                squared += float(((pred - regression_targets(yb, n_classes).to(pred)) ** 2).sum())
             accuracies.append(correct / max(len(y_test), 1))
+            errors.append(squared / max(len(y_test) * n_classes, 1))
     acc = np.array(accuracies)
     return {"accuracy": float(acc.mean()), "accuracy_std": float(acc.std()), "accuracies": acc.tolist(),
-            "draws": draws, "n": int(len(y_test))}
+            "mse": float(np.mean(errors)), "draws": draws, "n": int(len(y_test))}
 
 
 def _draw_seed(seed: int, draw: int) -> int:

@@ -33,9 +33,10 @@ class QuickstartConfig:
     width: int = 16
     epochs: int = 30
     min_steps: int = 200
+    seeds: int = 3
     formats: tuple[str, ...] = ("onnx", "tflite")
     int8: bool = True
-    device_epochs: int = 30
+    device_epochs: int = 100
     bench_runs: int = 200
     seed: int = 0
     workers: int = 1
@@ -43,15 +44,15 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
             raise ValueError(f"quickstart needs at least two distinct words, got {list(self.words)}")
-        for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "width", "epochs", "device_epochs", "bench_runs", "workers"):
+        for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "width", "epochs", "seeds", "device_epochs", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
 
     @classmethod
     def tiny(cls, **changes: Any) -> "QuickstartConfig":
         """A few-word, few-step configuration for tests and smoke runs."""
-        base = cls(words=("yes", "no", "up", "stop"), per_word=40, speakers=40, ipc=2, rfad_steps=100, epochs=20,
-                   device_epochs=20, bench_runs=20)
+        base = cls(per_word=30, speakers=30, ipc=5, rfad_steps=80, epochs=10, min_steps=40, seeds=2, device_epochs=10,
+                   bench_runs=20)
         return replace(base, **changes)
 
     def to_dict(self) -> dict[str, Any]:

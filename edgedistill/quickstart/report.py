@@ -22,7 +22,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         (f"cnn4 on random real clips ({ipc}/class)", _pct(train["random"]), f"{train['random']['runs']} random draws"),
         ("cnn4 on the full train split", _pct(train["full"]), f"{train['full']['n_train']} clips"),
         ("KRR on the coreset / on random clips", f"{distill['krr_accuracy'] * 100:.1f} % / {distill['krr_random_accuracy'] * 100:.1f} %",
-         "random-feature kernel, test split"),
+         f"test MSE {distill['krr_mse']:.3f} vs {distill['krr_random_mse']:.3f} ± {distill['krr_random_mse_std']:.3f}"),
         ("device krr from the coreset (onnxruntime)", f"{device['krr']['accuracy'] * 100:.1f} %",
          f"fit in {device['krr']['train_seconds'] * 1000:.0f} ms"),
         ("device full training from the coreset (onnxruntime)", f"{device['full']['accuracy'] * 100:.1f} %",

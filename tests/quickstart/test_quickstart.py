@@ -26,7 +26,7 @@ def test_every_output_file(quickstart_run):
     out, results = quickstart_run
     for name in ("synthesise", "features", "distill", "train", "export", "device", "bench", "report"):
         assert (out / "stages" / f"{name}.json").is_file(), name
-    assert len(list((out / "audio").rglob("*.wav"))) == 4 * 40
+    assert len(list((out / "audio").rglob("*.wav"))) == 10 * 30
     assert read_meta(out / "features").schema == "edgedistill.features"
     assert read_meta(out / "coreset").schema == "edgedistill.coreset"
     for kind in ("coreset-0", "random-0", "full-0"):
@@ -39,7 +39,7 @@ def test_every_output_file(quickstart_run):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     report = (out / "report.md").read_text()
     assert "## Summary" in report and "model.int8.tflite" in report
-    assert json.loads((out / "quickstart.json").read_text())["ipc"] == 2
+    assert json.loads((out / "quickstart.json").read_text())["ipc"] == 5
 
 
 def test_figures_are_sane(quickstart_run):
@@ -48,14 +48,16 @@ def test_figures_are_sane(quickstart_run):
         assert info["top1_agreement"] >= 0.8, file
         assert r["bench"]["files"][file]["p50_ms"] > 0
     assert r["export"]["files"]["onnx fp32"]["max_abs_diff"] < 1e-3
-    assert r["train"]["full"]["accuracy"] > 0.5  # four words: chance is 0.25
+    assert r["train"]["full"]["accuracy"] > 0.25  # ten words: chance is 0.1
     assert 0.0 <= r["device"]["krr"]["accuracy"] <= 1.0 and 0.0 <= r["device"]["full"]["accuracy"] <= 1.0
 
 
 def test_coreset_beats_random_selection(quickstart_run):
+    """Under the kernel it was distilled for, the coreset predicts held-out clips better than random
+    real subsets of the same size do on average (RFAD's loss, on the test split)."""
     _, r = quickstart_run
     d = r["distill"]
-    assert d["krr_accuracy"] > d["krr_random_accuracy"], d
+    assert d["krr_mse"] < d["krr_random_mse"], d
 
 
 def test_rerun_reuses_finished_stages(quickstart_run):
@@ -65,4 +67,4 @@ def test_rerun_reuses_finished_stages(quickstart_run):
     again = run_quickstart(out, QuickstartConfig.tiny(), progress=False)
     assert again["distill"] == first["distill"] and again["train"] == first["train"]
     with pytest.raises(ValueError, match="other settings"):
-        run_quickstart(out, QuickstartConfig.tiny(ipc=3), progress=False)
+        run_quickstart(out, QuickstartConfig.tiny(ipc=4), progress=False)
