@@ -46,6 +46,7 @@ def distill(
     width: Annotated[int, typer.Option(help="Conv channels per random net.", rich_help_panel=RFAD)] = 16,
     depth: Annotated[int, typer.Option(help="Conv blocks per random net.", rich_help_panel=RFAD)] = 3,
     n_features: Annotated[int, typer.Option(help="Random head outputs M per net.", rich_help_panel=RFAD)] = 128,
+    time_pool: Annotated[bool, typer.Option("--time-pool/--no-time-pool", help="Average the nets' last block over time (a kernel invariant to where the sound sits in the clip); default: flatten, as the paper.", rich_help_panel=RFAD)] = False,
     redraw_every: Annotated[int, typer.Option(help="Steps between fresh random nets.", rich_help_panel=RFAD)] = 1,
     reg: Annotated[float, typer.Option(help="KRR ridge, relative to mean(diag K_CC).", rich_help_panel=RFAD)] = 1e-4,
     loss: Annotated[str, typer.Option(help="mse or platt (cross-entropy with a learned scale).", rich_help_panel=RFAD)] = "mse",
@@ -76,7 +77,7 @@ def distill(
     from edgedistill.methods.rfad import RFADConfig
 
     config = RFADConfig(ipc=ipc, steps=steps, lr=lr, label_lr=label_lr, batch_size=batch_size, n_nets=n_nets, width=width,
-                        depth=depth, n_features=n_features, redraw_every=redraw_every, reg=reg, loss=loss,
+                        depth=depth, n_features=n_features, time_pool=time_pool, redraw_every=redraw_every, reg=reg, loss=loss,
                         learn_labels=learn_labels, init=init, eval_every=eval_every, patience=patience,
                         checkpoint_every=checkpoint_every, device=device, threads=threads, seed=seed)
     checkpoint = out.with_name(f"{out.name}.ckpt.npz")

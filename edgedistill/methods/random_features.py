@@ -35,15 +35,24 @@ class RandomFeatureConfig:
     n_nets: N nets whose features are concatenated (the paper uses 7).
     width: conv channels W per net. depth: conv blocks per net (pooling stops once a side is 1).
     n_features: M outputs of each net's Gaussian random head; Φ has N·M columns.
+    time_pool: average the last conv block over time before the head (False: flatten, as the
+    paper's ConvNet). Averaging makes the kernel invariant to where a word sits in the clip:
+    on the quickstart's synthesised keywords KRR on all training clips measured 0.42 with it
+    against 0.23 without (depth 3).
     """
 
     n_nets: int = 7
     width: int = 32
     depth: int = 3
     n_features: int = 128
+    time_pool: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.time_pool, bool):
+            raise ValueError(f"random features: time_pool must be true or false, got {self.time_pool!r}")
         for f in fields(self):
+            if f.name == "time_pool":
+                continue
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"random features: {f.name} must be a positive integer, got {value!r}")
@@ -68,7 +77,7 @@ def draw_weights(input_shape: tuple[int, int], config: RandomFeatureConfig, seed
     for i in range(1, config.depth):
         weights[f"conv{i}"] = torch.randn(n * w, w, 3, 3, generator=gen) * math.sqrt(2.0 / (9 * w))
     h, t = pooled_shape(input_shape, config.depth)
-    fan_in = w * h * t
+    fan_in = w * h * (1 if config.time_pool else t)
     weights["head"] = torch.randn(n, fan_in, config.n_features, generator=gen) / math.sqrt(fan_in)
     return weights
 
@@ -126,6 +135,8 @@ class RandomFeatureNets(nn.Module):
             h = F.relu(h) if torch.is_grad_enabled() else h.relu_()
             h = F.avg_pool2d(h, kernel_size=(2 if h.shape[2] >= 2 else 1, 2 if h.shape[3] >= 2 else 1))
         n = self.config.n_nets
+        if self.config.time_pool:
+            h = h.mean(dim=3, keepdim=True)  # (B, N·W, h, 1): invariant to the word's position in time
         h = h.unflatten(1, (n, self.config.width)).flatten(2)  # (B, N, W·h·t)
         phi = torch.matmul(h.transpose(0, 1), self.head)  # (N, B, M): one batched matmul over nets
         return phi.transpose(0, 1).flatten(1) * self.scale

@@ -38,7 +38,9 @@ class RFADConfig:
     normalised coreset values (units of a band's std). label_lr: Adam lr of learned labels.
     batch_size: real samples drawn per step (per-step cost does not grow with the dataset).
     n_nets / width / depth / n_features: the random conv nets (N nets, W channels, conv
-    blocks, M head outputs). redraw_every: steps between fresh draws of the nets.
+    blocks, M head outputs). time_pool: average the nets' last block over time before the head
+    (position-invariant kernel; see RandomFeatureConfig). redraw_every: steps between fresh
+    draws of the nets.
     reg: ridge λ relative to mean(diag(K_CC)). loss: "mse" or "platt". learn_labels: optimise
     the coreset's regression targets too. init: "real" (random real samples of each class) or
     "noise" (standard normal in normalised space). eval_every: steps between validation scores
@@ -57,6 +59,7 @@ class RFADConfig:
     width: int = 16
     depth: int = 3
     n_features: int = 128
+    time_pool: bool = False
     redraw_every: int = 1
     reg: float = 1e-4
     loss: str = "mse"
@@ -101,7 +104,8 @@ class RFADConfig:
     def random_features(self):
         from edgedistill.methods.random_features import RandomFeatureConfig
 
-        return RandomFeatureConfig(n_nets=self.n_nets, width=self.width, depth=self.depth, n_features=self.n_features)
+        return RandomFeatureConfig(n_nets=self.n_nets, width=self.width, depth=self.depth, n_features=self.n_features,
+                                   time_pool=self.time_pool)
 
 
 def step_seed(seed: int, stream: int, index: int) -> int:

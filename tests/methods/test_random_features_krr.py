@@ -94,3 +94,19 @@ def test_coreset_nets_export_to_onnx(tmp_path, rng):
     got = ort.InferenceSession(str(path)).run(None, {"features": x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, nets(x).numpy(), atol=1e-5)
+
+
+def test_time_pool_makes_the_kernel_shift_tolerant(rng):
+    """Averaging over time: a clip and its time-shifted copy get nearly the same features."""
+    x = rng.standard_normal((1, 40, 101)).astype(np.float32)
+    shifted = np.roll(x, 16, axis=2)
+    distances = {}
+    for pool in (False, True):
+        config = RandomFeatureConfig(n_nets=2, width=4, depth=3, n_features=64, time_pool=pool)
+        nets = random_feature_nets((40, 101), config, seed=3)
+        with torch.no_grad():
+            a, b = nets(torch.as_tensor(x)), nets(torch.as_tensor(shifted))
+        distances[pool] = float((a - b).norm() / a.norm())
+    assert distances[True] < 0.25 * distances[False], distances
+    with pytest.raises(ValueError, match="time_pool"):
+        RandomFeatureConfig(time_pool=1)
