@@ -68,7 +68,8 @@ def distill(run: Run) -> dict[str, Any]:
     random_scores = []
     for seed in range(RANDOM_DRAWS):
         index = balanced_indices(train.y, feats.n_classes, c.ipc, c.seed + seed)
-        subset = Coreset(x=np.asarray(train.x[index]), y=train.y[index], labels=feats.labels, config=feats.config)
+        subset = Coreset(x=np.asarray(train.x[index]), y=train.y[index], labels=feats.labels, config=feats.config,
+                         meta=coreset.meta)  # scored with the coreset's own kernel and normalisation
         random_scores.append(score_coreset(subset, test, seed=c.seed))
     accuracy, mse = (np.array([r[k] for r in random_scores]) for k in ("accuracy", "mse"))
     return {"ipc": c.ipc, "n_samples": int(len(coreset.y)), "coreset_kb": _size_kb(out), "steps": c.rfad_steps,
