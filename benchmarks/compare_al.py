@@ -47,10 +47,10 @@ def fsdd_features(cache: Path, pool: int, seed: int) -> Path:
     split = np.array([r["official_split"] for r in rows], dtype=object)
     keep = np.ones(len(rows), dtype=bool)
     if pool:
-        from edgedistill.compare import balanced_random_indices
+        from edgedistill.runs import balanced_indices
 
         train = np.flatnonzero(split == "train")
-        chosen = train[balanced_random_indices(y[train], 10, pool // 10, seed)]
+        chosen = train[balanced_indices(y[train], 10, pool // 10, seed)]
         keep = (split == "test") | np.isin(np.arange(len(rows)), chosen)
     index = np.flatnonzero(keep)
     feats = FeatureSet(x=extract_batch([waves[i] for i in index], config), y=y[index], labels=[str(d) for d in range(10)],

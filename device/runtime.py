@@ -131,8 +131,8 @@ class LiteRTSession(Session):
 
     def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._runner is not None:
-            outputs = self._runner(**{k: _quantize(feeds[k], self._details_in[k]) for k in self.input_names})
-            return {k: _dequantize(np.asarray(v), self._details_out[k]) for k, v in outputs.items()}
+            outputs = self._runner(**{k: quantize_input(feeds[k], self._details_in[k]) for k in self.input_names})
+            return {k: dequantize_output(np.asarray(v), self._details_out[k]) for k, v in outputs.items()}
         shapes = {d["name"]: tuple(feeds[d["name"]].shape) for d in self._in}
         if shapes != self._allocated:
             for d in self._in:
@@ -140,12 +140,12 @@ class LiteRTSession(Session):
             self._interp.allocate_tensors()
             self._allocated = shapes
         for d in self._in:
-            self._interp.set_tensor(d["index"], _quantize(feeds[d["name"]], d))
+            self._interp.set_tensor(d["index"], quantize_input(feeds[d["name"]], d))
         self._interp.invoke()
-        return {d["name"]: _dequantize(self._interp.get_tensor(d["index"]).copy(), d) for d in self._out}
+        return {d["name"]: dequantize_output(self._interp.get_tensor(d["index"]).copy(), d) for d in self._out}
 
 
-def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def quantize_input(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """float32 -> the tensor's integer type with its scale / zero point (full-integer int8 models)."""
     dtype = np.dtype(detail["dtype"])
     if dtype == np.float32:
@@ -155,7 +155,7 @@ def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
 
 
-def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def dequantize_output(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """An integer output back to float32 with its scale / zero point; float outputs unchanged."""
     if np.dtype(detail["dtype"]) == np.float32 or not np.issubdtype(y.dtype, np.integer):
         return y

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.artifacts import write_json_atomic
+from edgedistill.runs import balanced_indices
 
 
 @dataclass(frozen=True)
@@ -125,21 +126,12 @@ def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
     if job.kind == "full":
         return np.asarray(train.x), train.y
     if job.kind == "random":
-        index = balanced_random_indices(train.y, train.n_classes, int(job.budget), job.seed)
+        index = balanced_indices(train.y, train.n_classes, int(job.budget), job.seed)
         return np.asarray(train.x[index]), train.y[index]
     from edgedistill.methods.coreset import load_coreset
 
     coreset = load_coreset(job.coreset, features=feats.config, labels=feats.labels)
     return coreset.x, coreset.y_soft if coreset.y_soft is not None else coreset.y
-
-
-def balanced_random_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> np.ndarray:
-    """Sorted indices of `per_class` real samples of every class, drawn without replacement with `seed`."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(y, minlength=n_classes)
-    if per_class > counts.min():
-        raise ValueError(f"{per_class} samples per class requested but the smallest class has {counts.min()}")
-    return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(n_classes)]))
 
 
 def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], settings: CompareSettings, workers: int = 1,

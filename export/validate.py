@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgedistill.device.runtime import dequantize_output, quantize_input
+
 
 def run_onnx(path: str | os.PathLike, inputs: dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
     """Run an ONNX file on named inputs (first output returned); a fixed batch-1 graph is fed one example at a time."""
@@ -54,25 +56,9 @@ def run_tflite(path: str | os.PathLike, inputs: dict[str, np.ndarray], batch_siz
     out_name = next(iter(out_details))
     outs = []
     for s in range(0, n, step):
-        feed = {k: _to_input(np.asarray(v[s:s + step], dtype=np.float32), in_details[k]) for k, v in inputs.items()}
-        outs.append(_from_output(runner(**feed)[out_name], out_details[out_name]))
+        feed = {k: quantize_input(np.asarray(v[s:s + step], dtype=np.float32), in_details[k]) for k, v in inputs.items()}
+        outs.append(dequantize_output(runner(**feed)[out_name], out_details[out_name]))
     return np.concatenate(outs)
-
-
-def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
-        return x
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-
-
-def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
-    if np.dtype(detail["dtype"]) == np.float32:
-        return y.astype(np.float32)
-    scale, zero = detail["quantization"]
-    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 RUNNERS = {".onnx": run_onnx, ".tflite": run_tflite}

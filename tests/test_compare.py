@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from edgedistill.compare import (
-    CompareSettings, Job, balanced_random_indices, check_jobs, plan_jobs, run_comparison, run_job, summarise, write_report,
+    CompareSettings, Job, check_jobs, plan_jobs, run_comparison, run_job, summarise, write_report,
 )
 from edgedistill.methods.coreset import Coreset, save_coreset
+from edgedistill.runs import balanced_indices
 
 
 def tiny_settings(**changes) -> CompareSettings:
@@ -41,9 +42,9 @@ def test_check_jobs_refuses_impossible_budgets(toy_featureset):
 
 def test_balanced_random_indices_are_balanced_and_seeded():
     y = np.repeat(np.arange(3), [5, 7, 9])
-    index = balanced_random_indices(y, 3, 4, seed=0)
+    index = balanced_indices(y, 3, 4, seed=0)
     assert np.bincount(y[index]).tolist() == [4, 4, 4] and len(set(index)) == 12
-    np.testing.assert_array_equal(index, balanced_random_indices(y, 3, 4, seed=0))
+    np.testing.assert_array_equal(index, balanced_indices(y, 3, 4, seed=0))
 
 
 def test_full_data_model_beats_chance(toy_features_dir):
@@ -58,7 +59,7 @@ def test_full_data_model_beats_chance(toy_features_dir):
 def test_run_resume_and_report(toy_featureset, toy_features_dir, tmp_path):
     coreset_dir = tmp_path / "coreset"
     pool = toy_featureset.by_split("train")
-    index = balanced_random_indices(pool.y, 4, 2, seed=5)
+    index = balanced_indices(pool.y, 4, 2, seed=5)
     save_coreset(coreset_dir, Coreset(x=np.asarray(pool.x[index]), y=pool.y[index], labels=pool.labels,
                                       config=pool.config), {"name": "test"}, seed=5, source_manifest_hash=None)
     jobs = plan_jobs(["entropy", "random"], ["20%"], [2], [str(coreset_dir)], seeds=1, n_classes=4)

@@ -50,6 +50,7 @@ def export(run: Run) -> dict[str, Any]:
 
 def device_train(run: Run) -> dict[str, Any]:
     """`krr` and `full` device models trained from the coreset, scored on the test split."""
+    from edgedistill.artifacts import read_meta
     from edgedistill.device.train import train
 
     c = run.config
@@ -59,8 +60,6 @@ def device_train(run: Run) -> dict[str, Any]:
     for mode, graph in graphs.items():
         out = run.path("device", mode)
         if (out / "meta.json").exists():
-            from edgedistill.artifacts import read_meta
-
             metrics = read_meta(out).metrics
             figures[mode] = {"out": str(out), **metrics}
             continue
