@@ -1,23 +1,25 @@
-"""RFAD coreset vs the same number of random real samples on FSDD (spoken digits), two scorers.
+"""RFAD coreset vs the same number of random real clips: cnn4 (and KRR) accuracy per budget.
 
-Data: /work/shared/data/fsdd (8 kHz WAVs), read with edgedistill.device.audio.read_wav, resampled
-to 16 kHz (scipy resample_poly) and turned into `kws` features (40 MFCC x 101 frames) with
-edgedistill.device.features.extract_batch. Speaker-disjoint split: george = test, jackson = valid,
-the other 4 speakers = train (2000 clips; 500 per speaker).
+Datasets (read through the data layer, cached under --work):
+  fsdd   ../shared/data/fsdd (8 kHz resampled to 16 kHz), `kws` features; --split official (the
+         dataset's split: recordings 0-4 test, 5-9 valid, 10-49 train) or speaker (disjoint).
+  synth  keywords synthesised offline with espeak-ng (10 words, --per-word clips each,
+         speaker-disjoint splits), `kws` features.
 
 For each budget (samples per class) and seed: a class-balanced random subset of the train split
-and an RFAD coreset of the same size, each scored (1) by KRR with the random-feature kernel
-(fresh nets, mean over draws) and (2) by cnn4 trained on it (edgedistill.training) and
-evaluated on the test speaker; plus full training data. Jobs are cached as JSON under --work,
-so an interrupted run resumes. Writes benchmarks/results/rfad_quality.{md,json}.
+("random"), the k-means medoids RFAD starts from with --init kmeans ("kmeans", no distillation:
+shows what the initialisation alone gives), and the RFAD coreset ("rfad"), each scored by cnn4
+trained on it (edgedistill.training, at least --min-steps optimiser steps) on the test split, and by
+KRR on fresh random nets; plus full training data. Every job is cached as JSON under --work, so an
+interrupted run resumes. Writes benchmarks/results/rfad_quality_<dataset>.{md,json}.
 
-    python benchmarks/rfad_quality.py [--ipc 2,5,10] [--seeds 3] [--steps 100] [--workers 2]
+    python benchmarks/rfad_quality.py --dataset fsdd --ipc 2,5,10,50 --seeds 3
+    python benchmarks/rfad_quality.py --dataset synth --ipc 2,5,10,50 --seeds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -28,120 +30,160 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(os.environ.get("EDGEDISTILL_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")) / "fsdd"
-SPLIT_OF = {"george": "test", "jackson": "valid"}
+SHARED = Path(os.environ.get("EDGEDISTILL_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+KINDS = ("random", "kmeans", "rfad")
 
 
-def fsdd_features(cache: Path):
-    """The FSDD feature cache (built once under `cache`)."""
-    from scipy.signal import resample_poly
+def feature_cache(work: Path, args: dict) -> Path:
+    """Prepare (once) the dataset's `kws` feature cache under `work` and return its folder."""
+    from edgedistill.data.prepare import prepare
 
-    from edgedistill.data.featureset import FeatureSet
-    from edgedistill.device.audio import read_wav
-    from edgedistill.device.features import extract_batch, get_preset
+    if args["dataset"] == "fsdd":
+        return prepare("fsdd", SHARED / "fsdd", "kws", work / f"features-fsdd-{args['split']}", split=args["split"], progress=False)
+    from edgedistill.data.synth import synthesize
 
-    if cache.exists():
-        return FeatureSet.load(cache, mmap=False)
-    config = get_preset("kws")
-    rows = list(csv.DictReader((DATA / "labels.csv").open()))
-    waves = []
-    for row in rows:
-        wave, rate = read_wav(DATA / row["file"])
-        waves.append(resample_poly(wave, config.sample_rate // rate, 1).astype(np.float32) if rate != config.sample_rate else wave)
-    features = FeatureSet(
-        x=extract_batch(waves, config), y=np.array([int(r["digit"]) for r in rows]), labels=[str(d) for d in range(10)],
-        config=config, split=np.array([SPLIT_OF.get(r["speaker"], "train") for r in rows], dtype=object),
-        speaker=np.array([r["speaker"] for r in rows], dtype=object), path=np.array([r["file"] for r in rows], dtype=object),
-        dataset="fsdd")
-    features.save(cache)
-    return FeatureSet.load(cache, mmap=False)
+    audio = work / f"synth-{args['per_word']}"
+    if not (audio / "manifest.csv").exists():
+        synthesize(audio, per_word=args["per_word"], speakers=args["speakers"], seed=0, workers=1, progress=False)
+    return prepare("synth", audio, "kws", work / f"features-synth-{args['per_word']}", progress=False)
+
+
+def rfad_config(job: dict, args: dict):
+    from edgedistill.methods.rfad import RFADConfig
+
+    return RFADConfig(ipc=max(job["ipc"], 1), steps=args["steps"], lr=args["lr"], batch_size=args["batch_size"],
+                      time_pool=args["time_pool"], init=args["init"], seed=job["seed"], threads=args["threads"],
+                      eval_every=args["eval_every"], device=args["device"])
+
+
+def training_set(job: dict, train, valid, args: dict):
+    """(x, y, KRR targets or None, extra figures) of one job's training data."""
+    from edgedistill.methods.rfad import distill, initial_coreset
+    from edgedistill.methods.random_features import band_stats
+    from edgedistill.runs import balanced_indices
+
+    if job["kind"] == "full":
+        return np.asarray(train.x), train.y, None, {}
+    if job["kind"] == "random":
+        index = balanced_indices(train.y, train.n_classes, job["ipc"], job["seed"])
+        return np.asarray(train.x[index]), train.y[index], None, {}
+    config = rfad_config(job, args)
+    if job["kind"] == "kmeans":
+        mean, std = band_stats(train.x)
+        z, y = initial_coreset(train, config, mean, std)
+        return (z * std[:, None] + mean[:, None]).astype(np.float32), y, None, {}
+    coreset = distill(train, config, progress=False, valid=valid)
+    metrics = coreset.meta.metrics
+    return coreset.x, coreset.y, coreset.y_soft, {"valid_krr_accuracy": metrics.get("valid_krr_accuracy"),
+                                                   "best_step": metrics.get("best_step")}
 
 
 def run_job(job: dict, cache: str, work: str, args: dict) -> dict:
-    """One (kind, ipc, seed) job: build the training set, score it by KRR and by cnn4."""
+    """One (kind, ipc, seed) job: build its training set, score it by cnn4 and by KRR on the test split."""
     out = Path(work) / f"{job['kind']}-ipc{job['ipc']}-s{job['seed']}.json"
     if out.exists():
         return json.loads(out.read_text())
+    import time
+
     import torch
 
     torch.set_num_threads(args["threads"])
+    from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
+    from edgedistill.methods.active_learning import with_min_steps
     from edgedistill.methods.krr import krr_score, regression_targets
     from edgedistill.methods.random_features import band_stats
-    from edgedistill.methods.rfad import RFADConfig, distill
-    from edgedistill.runs import balanced_indices
     from edgedistill.training import TrainConfig, train_model
 
-    feats = fsdd_features(Path(cache))
+    feats = FeatureSet.load(cache, mmap=False)
     train, valid, test = feats.by_split("train"), feats.by_split("valid"), feats.by_split("test")
-    rfad_config = RFADConfig(ipc=max(job["ipc"], 1), steps=args["steps"], lr=args["lr"], seed=job["seed"], batch_size=args["batch_size"],
-                             threads=args["threads"], eval_every=25, device=args["device"])
-    result = dict(job)
-    if job["kind"] == "rfad":
-        coreset = distill(train, rfad_config, progress=False, valid=valid)
-        x, y, targets = coreset.x, coreset.y, coreset.y_soft
-        result["valid_krr_accuracy"] = coreset.meta.metrics["valid_krr_accuracy"]
-    elif job["kind"] == "random":
-        index = balanced_indices(train.y, train.n_classes, job["ipc"], job["seed"])
-        x, y, targets = np.asarray(train.x[index]), train.y[index], None
-    else:
-        x, y, targets = np.asarray(train.x), train.y, None
+    start = time.perf_counter()
+    x, y, targets, result = training_set(job, train, valid, args)
+    result = {**job, **result, "n": int(len(y)), "seconds_data": time.perf_counter() - start}
     mean, std = band_stats(train.x)
-    if targets is None:
-        targets = regression_targets(y, train.n_classes).numpy()
-    result["krr_accuracy"] = krr_score(x, targets, test.x, test.y, rfad_config.random_features(), mean, std,
-                                       draws=args["draws"], seed=job["seed"], reg=rfad_config.reg)["accuracy"]
-    if args["cnn_epochs"]:
-        epochs = args["cnn_epochs"] if job["kind"] != "full" else max(args["cnn_epochs"] // 10, 5)
-        trained = train_model("cnn4", x, y, train.labels, TrainConfig(epochs=epochs, seed=job["seed"], threads=args["threads"],
-                                                                      device=args["device"]), progress=False)
-        result["cnn4_accuracy"] = evaluate_model(trained, test.x, test.y)["accuracy"]
+    krr_targets = targets if targets is not None else regression_targets(y, train.n_classes).numpy()
+    result["krr_accuracy"] = krr_score(x, krr_targets, test.x, test.y, rfad_config(job, args).random_features(), mean, std,
+                                       draws=args["draws"], seed=job["seed"])["accuracy"]
+    epochs = args["full_epochs"] if job["kind"] == "full" else args["epochs"]
+    train_config = TrainConfig(epochs=epochs, seed=job["seed"], threads=args["threads"], device=args["device"])
+    if job["kind"] != "full":
+        train_config = with_min_steps(train_config, len(y), args["min_steps"])
+    trained = train_model("cnn4", x, y, train.labels, train_config, model_kwargs={"width": args["width"]}, progress=False)
+    result["cnn4_accuracy"] = evaluate_model(trained, test.x, test.y)["accuracy"]
+    result["seconds"] = time.perf_counter() - start
     out.write_text(json.dumps(result))
     return result
 
 
 def summarise(results: list[dict], ipcs: list[int]) -> tuple[list[dict], list[str]]:
-    rows = []
-    for kind, budgets in (("full", [0]), ("random", ipcs), ("rfad", ipcs)):
-        for ipc in budgets:
-            runs = [r for r in results if r["kind"] == kind and r["ipc"] == ipc]
-            row = {"kind": kind, "ipc": ipc or "all", "seeds": len(runs)}
-            for key in ("krr_accuracy", "cnn4_accuracy"):
-                values = [r[key] for r in runs if key in r]
-                if values:
-                    row[key] = float(np.mean(values))
-                    row[key + "_std"] = float(np.std(values))
-            rows.append(row)
-    fmt = lambda r, k: f"{r[k]:.3f} ± {r[k + '_std']:.3f}" if k in r else "n/a"  # noqa: E731
-    lines = ["| training data | per class | seeds | KRR accuracy | cnn4 accuracy |", "|---|---|---|---|---|"]
-    lines += [f"| {r['kind']} | {r['ipc']} | {r['seeds']} | {fmt(r, 'krr_accuracy')} | {fmt(r, 'cnn4_accuracy')} |" for r in rows]
+    """Rows (mean ± std over seeds per kind and budget) and the Markdown table, with the coreset's margin."""
+    def stats(kind: str, ipc: int) -> dict:
+        runs = [r for r in results if r["kind"] == kind and r["ipc"] == ipc]
+        row = {"kind": kind, "ipc": ipc or "all", "seeds": len(runs)}
+        for key in ("cnn4_accuracy", "krr_accuracy"):
+            values = [r[key] for r in runs if key in r]
+            if values:
+                row[key], row[key + "_std"] = float(np.mean(values)), float(np.std(values))
+        return row
+
+    rows = [stats("full", 0)] + [stats(kind, ipc) for ipc in ipcs for kind in KINDS]
+    pct = lambda r, k: f"{100 * r[k]:.1f} ± {100 * r[k + '_std']:.1f}" if k in r else "n/a"  # noqa: E731
+    lines = ["| training data | per class | seeds | cnn4 accuracy (%) | KRR accuracy (%) | cnn4: coreset − random (points) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        margin = ""
+        if r["kind"] == "rfad":
+            rand = next(x for x in rows if x["kind"] == "random" and x["ipc"] == r["ipc"])
+            if "cnn4_accuracy" in r and "cnn4_accuracy" in rand:
+                margin = f"{100 * (r['cnn4_accuracy'] - rand['cnn4_accuracy']):+.1f}"
+        name = {"full": "full data", "random": "random real clips", "kmeans": "k-means medoids (RFAD init)",
+                "rfad": "RFAD coreset"}[r["kind"]]
+        lines.append(f"| {name} | {r['ipc']} | {r['seeds']} | {pct(r, 'cnn4_accuracy')} | {pct(r, 'krr_accuracy')} | {margin} |")
     return rows, lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ipc", default="2,5,10", help="samples per class, comma-separated (default 2,5,10)")
+    parser.add_argument("--dataset", choices=("fsdd", "synth"), default="fsdd")
+    parser.add_argument("--split", choices=("official", "speaker"), default="official", help="fsdd split (default official)")
+    parser.add_argument("--per-word", type=int, default=120, help="synth: clips per word (default 120)")
+    parser.add_argument("--speakers", type=int, default=40, help="synth: voices (default 40)")
+    parser.add_argument("--ipc", default="2,5,10,50", help="samples per class, comma-separated (default 2,5,10,50)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
-    parser.add_argument("--steps", type=int, default=100, help="RFAD steps (default 100)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset jobs to run (default {','.join(KINDS)}; full data always)")
+    parser.add_argument("--steps", type=int, default=200, help="RFAD steps (default 200)")
     parser.add_argument("--lr", type=float, default=0.05, help="RFAD Adam lr (default 0.05)")
     parser.add_argument("--batch-size", type=int, default=64, help="RFAD real batch per step (default 64)")
+    parser.add_argument("--init", default="kmeans", help="RFAD init: real | kmeans | noise (default kmeans)")
+    parser.add_argument("--time-pool", action=argparse.BooleanOptionalAction, default=True,
+                        help="time-pooled random-feature kernel (default on)")
+    parser.add_argument("--eval-every", type=int, default=25, help="RFAD validation interval (default 25)")
     parser.add_argument("--draws", type=int, default=3, help="KRR scoring net draws (default 3)")
-    parser.add_argument("--cnn-epochs", type=int, default=60, help="cnn4 epochs on subsets, 0 = skip cnn4 (default 60)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--epochs", type=int, default=30, help="cnn4 epochs (default 30)")
+    parser.add_argument("--full-epochs", type=int, default=10, help="cnn4 epochs on full data (default 10)")
+    parser.add_argument("--full-seeds", type=int, default=1, help="seeds of the full-data row (default 1)")
+    parser.add_argument("--width", type=int, default=16, help="cnn4 width (default 16, as the quickstart)")
+    parser.add_argument("--min-steps", type=int, default=300, help="cnn4 optimiser steps at least (default 300)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--work", default="/tmp/edgedistill-rfad-quality", help="cache of features and job results")
     parser.add_argument("--summarise-only", action="store_true", help="write the tables from the finished jobs in --work")
     args = parser.parse_args()
-    work = Path(args.work)
+    settings = {k: v for k, v in vars(args).items()
+                if k not in ("work", "summarise_only", "workers", "ipc", "seeds", "kinds", "full_seeds")}
+    tag = args.dataset if args.dataset == "synth" else f"fsdd-{args.split}"
+    work = Path(args.work) / tag
     work.mkdir(parents=True, exist_ok=True)
-    cache = work / "fsdd-kws"
-    fsdd_features(cache)
+    settings_file = work / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+        raise SystemExit(f"{work} holds jobs run with other settings ({settings_file}); use another --work")
+    settings_file.write_text(json.dumps(settings, indent=1))
+    cache = feature_cache(Path(args.work), settings)
     ipcs = [int(v) for v in args.ipc.split(",")]
-    jobs = [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in ("random", "rfad")]
-    jobs += [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.seeds)]
-    settings = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "draws": args.draws, "cnn_epochs": args.cnn_epochs,
-                "threads": args.threads, "device": args.device}
+    kinds = [k for k in args.kinds.split(",") if k]
+    jobs = [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.full_seeds)]
+    jobs += [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in kinds]
     if args.summarise_only:
         results = [json.loads(p.read_text()) for p in sorted(work.glob("*-ipc*-s*.json"))]
     else:
@@ -150,17 +192,28 @@ def main() -> None:
             for result in pool.map(run_job, jobs, [str(cache)] * len(jobs), [str(work)] * len(jobs), [settings] * len(jobs)):
                 print(json.dumps(result), flush=True)
                 results.append(result)
+    write_report(results, ipcs, settings, args, tag)
+
+
+def write_report(results: list[dict], ipcs: list[int], settings: dict, args, tag: str) -> None:
     rows, lines = summarise(results, ipcs)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, {args.workers} worker(s) x {args.threads} thread(s), device {args.device}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, {args.workers} worker(s) x {args.threads} thread(s)"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    data = {"fsdd": f"FSDD, {args.split} split", "synth": f"synthesised keywords (10 words x {args.per_word} clips, "
+            f"{args.speakers} voices, speaker-disjoint splits)"}[args.dataset]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rfad_quality.json").write_text(json.dumps({"machine": machine, "date": date, "settings": settings,
-                                                          "rows": rows, "runs": results}, indent=1) + "\n")
-    header = [f"# RFAD coreset vs random real samples: FSDD (speaker-disjoint: test george, valid jackson, train 4 speakers)\n",
-              f"Machine: {machine}; {date}. kws features 40x101 (8 kHz resampled to 16 kHz). RFAD: {args.steps} steps, lr {args.lr}, real batch {args.batch_size}, "
-              f"default nets (7 x width 16, M=128); KRR scored with fresh nets ({args.draws} draws); cnn4: {args.cnn_epochs} epochs "
-              "on subsets (full data: a tenth, min 5), default TrainConfig. Mean ± std over seeds.\n"]
-    (RESULTS / "rfad_quality.md").write_text("\n".join(header + lines) + "\n")
+    (RESULTS / f"rfad_quality_{tag}.json").write_text(json.dumps({"machine": machine, "date": date, "settings": settings,
+                                                                  "rows": rows, "runs": results}, indent=1) + "\n")
+    header = [f"# RFAD coreset vs random real clips: {data}\n",
+              f"Machine: {machine}; {date}. kws features 40x101. RFAD: {args.steps} steps, lr {args.lr}, real batch "
+              f"{args.batch_size}, init {args.init}, {'time-pooled' if args.time_pool else 'flattened'} kernel (7 nets x width 16, "
+              f"depth 3, M=128), best step on the valid split. cnn4 width {args.width}: {args.epochs} epochs and at least "
+              f"{args.min_steps} optimiser steps ({args.full_epochs} epochs on full data, {args.full_seeds} seed(s)), default TrainConfig (SpecAugment, time shift). KRR: fresh nets, {args.draws} draws. "
+              "Mean ± std over seeds; each seed draws its own random subset and distils its own coreset.\n",
+              f"Command: `python benchmarks/rfad_quality.py --dataset {args.dataset}"
+              + (f" --split {args.split}" if args.dataset == "fsdd" else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
+              f"--steps {args.steps} --init {args.init}`\n"]
+    (RESULTS / f"rfad_quality_{tag}.md").write_text("\n".join(header + lines) + "\n")
     print("\n".join(lines))
 
 

@@ -52,7 +52,7 @@ def distill(
     loss: Annotated[str, typer.Option(help="mse or platt (cross-entropy with a learned scale).", rich_help_panel=RFAD)] = "mse",
     learn_labels: Annotated[bool, typer.Option("--learn-labels", help="Also learn the coreset's soft labels.", rich_help_panel=RFAD)] = False,
     label_lr: Annotated[float, typer.Option(help="Adam lr of learned labels and the Platt scale.", rich_help_panel=RFAD)] = 0.01,
-    init: Annotated[str, typer.Option(help="real (random real samples per class) or noise.", rich_help_panel=RFAD)] = "real",
+    init: Annotated[str, typer.Option(help="real (random real clips per class), kmeans (per class, the real clips nearest k-means centroids in random-feature space: representative rather than random) or noise.", rich_help_panel=RFAD)] = "real",
     eval_every: Annotated[int, typer.Option(help="Steps between validation scores (needs a valid split).", rich_help_panel=RFAD)] = 50,
     patience: Annotated[int, typer.Option(help="Validation scores without improvement before stopping (0 = never).", rich_help_panel=RFAD)] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.", rich_help_panel=RFAD)] = 200,

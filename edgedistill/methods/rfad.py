@@ -27,7 +27,7 @@ from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
 
 LOSSES = ("mse", "platt")
-INITS = ("real", "noise")
+INITS = ("real", "kmeans", "noise")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class RFADConfig:
     (position-invariant kernel; see RandomFeatureConfig). redraw_every: steps between fresh
     draws of the nets.
     reg: ridge λ relative to mean(diag(K_CC)). loss: "mse" or "platt". learn_labels: optimise
-    the coreset's regression targets too. init: "real" (random real samples of each class) or
+    the coreset's regression targets too. init: "real" (random real samples of each class),
+    "kmeans" (per class, the real samples nearest k-means centroids of the random features) or
     "noise" (standard normal in normalised space). eval_every: steps between validation scores
     (fixed nets); patience: evaluations without improvement before stopping (0 = never).
     checkpoint_every: steps between checkpoints. chunk: rows per feature pass (small is faster on
@@ -121,7 +122,7 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
         raise ValueError(f"RFAD needs at least 2 classes with samples; the training set has {present}")
     if counts.min() == 0:
         raise ValueError(f"class {train.labels[int(counts.argmin())]!r} has no training samples")
-    if config.init == "real" and config.ipc > counts.min():
+    if config.init != "noise" and config.ipc > counts.min():
         small = train.labels[int(counts.argmin())]
         raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
                          "real initialisation; lower --ipc or use --init noise")
@@ -131,16 +132,42 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
 
 
 def initial_coreset(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised initial coreset z (M, F, T) float32 and its class ids y (M,), class-major order."""
+    """Normalised initial coreset z (M, F, T) float32 and its class ids y (M,), class-major order.
+
+    init "real": random real clips of each class; "kmeans": per class, the real clips nearest
+    the centroids of k-means (k = ipc) on the class's random features (one fixed draw of the
+    config's nets), i.e. representative clips rather than random ones; "noise": N(0, 1).
+    """
     rng = np.random.default_rng(step_seed(config.seed, 0, 0))
     ys = np.repeat(np.arange(train.n_classes), config.ipc)
     if config.init == "noise":
-        z = rng.standard_normal((len(ys), *train.config.shape))
+        return rng.standard_normal((len(ys), *train.config.shape)).astype(np.float32), ys
+    if config.init == "kmeans":
+        index = np.concatenate([np.sort(members[medoids]) for members, medoids in _kmeans_picks(train, config, mean, std)])
     else:
         index = np.concatenate([np.sort(rng.choice(np.flatnonzero(train.y == c), config.ipc, replace=False))
                                 for c in range(train.n_classes)])
-        z = (np.asarray(train.x[index], dtype=np.float64) - mean[:, None]) / std[:, None]
+    z = (np.asarray(train.x[index], dtype=np.float64) - mean[:, None]) / std[:, None]
     return z.astype(np.float32), ys
+
+
+def _kmeans_picks(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std: np.ndarray):
+    """Per class: (indices of the class's clips, positions of the k-means medoids among them)."""
+    import torch
+
+    from edgedistill.methods.kmeans import kmeans_medoids
+    from edgedistill.methods.krr import chunked_features
+    from edgedistill.methods.random_features import random_feature_nets
+    from edgedistill.runtime import resolve_device
+
+    device = resolve_device(config.device)
+    nets = random_feature_nets(train.config.shape, config.random_features(), step_seed(config.seed, 4, 0), mean, std, device)
+    for c in range(train.n_classes):
+        members = np.flatnonzero(train.y == c)
+        with torch.no_grad():
+            phi = chunked_features(nets, torch.as_tensor(np.asarray(train.x[members], dtype=np.float32), device=device),
+                                   config.chunk).cpu().numpy()
+        yield members, kmeans_medoids(phi, config.ipc, step_seed(config.seed, 5, c))
 
 
 def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig):
