@@ -1,6 +1,8 @@
 """`edgedistill evaluate`: score a model artifact on a split of a feature cache (accuracy, UAR,
 macro F1, per-class recall), optionally plot the confusion matrix, save the predictions, and
-compare with a second model by the exact McNemar test. torch is imported inside the command.
+compare with a second model by the exact McNemar test; or, with --coreset, score an RFAD coreset
+directly by kernel ridge regression on fresh random features (as `edgedistill krr-score`).
+torch is imported inside the command.
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ from edgedistill.cli.output import emit, log
 
 
 def evaluate(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model artifact directory (from `edgedistill train`).")],
     features: Annotated[Path, typer.Option("--features", "-f", help="Feature cache with the model's features.")],
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model artifact directory (from `edgedistill train`).")] = None,
+    coreset: Annotated[Optional[Path], typer.Option("--coreset", help="Instead of --model: an RFAD coreset, scored by KRR fitted on it with fresh random-feature nets.")] = None,
+    draws: Annotated[int, typer.Option(help="--coreset: fresh random-net draws (mean ± std over them).")] = 5,
     split: Annotated[str, typer.Option(help="Split to score: train, valid or test.")] = "test",
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix plot to this PNG.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write y_true, y_pred, probs and paths to this .npz (no pickle).")] = None,
     versus: Annotated[Optional[Path], typer.Option(help="A second model artifact: add its scores and an exact McNemar test.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """Score a trained model on one split of a feature cache."""
+    """Score a trained model (--model) or a coreset by kernel ridge regression (--coreset) on one split."""
     import numpy as np
+
+    if (model is None) == (coreset is None):
+        raise ValueError("give exactly one of --model (a trained model) or --coreset (an RFAD coreset, scored by KRR)")
+    if coreset is not None:
+        from edgedistill.cli.distill import krr_score
+
+        return krr_score(coreset, features, split=split, draws=draws, seed=0, device="auto", as_json=as_json)
 
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import mcnemar, plot_confusion, classification_metrics

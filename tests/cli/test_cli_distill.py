@@ -1,4 +1,4 @@
-"""`edgedistill distill --method rfad` and `edgedistill krr-score` end to end on the toy feature cache."""
+"""`edgedistill distill --method rfad` and `edgedistill krr-score` / `evaluate --coreset` end to end on the toy feature cache."""
 
 import json
 
@@ -30,6 +30,13 @@ def test_distill_then_krr_score(toy_features_dir, tmp_path):
     scored = json.loads(score.stdout)
     assert 0.25 < scored["accuracy"] <= 1 and len(scored["accuracies"]) == 2 and scored["n"] == 16
     assert np.isclose(scored["accuracy"], np.mean(scored["accuracies"]))
+
+    via_evaluate = runner.invoke(app, ["evaluate", "--coreset", str(out), "--features", str(toy_features_dir), "--draws", "2",
+                                       "--json"])
+    assert via_evaluate.exit_code == 0, via_evaluate.output
+    assert json.loads(via_evaluate.stdout)["accuracies"] == scored["accuracies"]
+    both = runner.invoke(app, ["evaluate", "--coreset", str(out), "--model", str(out), "--features", str(toy_features_dir)])
+    assert both.exit_code != 0 and "exactly one of --model" in str(both.exception)
 
 
 def test_distill_refuses_existing_out_and_unknown_method(toy_features_dir, tmp_path):
