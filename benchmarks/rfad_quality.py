@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--ipc", default="2,5,10,50", help="samples per class, comma-separated (default 2,5,10,50)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset jobs to run (default {','.join(KINDS)}; full data always)")
-    parser.add_argument("--steps", type=int, default=200, help="RFAD steps (default 200)")
+    parser.add_argument("--steps", type=int, default=100, help="RFAD steps (default 100)")
     parser.add_argument("--lr", type=float, default=0.05, help="RFAD Adam lr (default 0.05)")
     parser.add_argument("--batch-size", type=int, default=64, help="RFAD real batch per step (default 64)")
     parser.add_argument("--init", default="kmeans", help="RFAD init: real | kmeans | noise (default kmeans)")
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--full-epochs", type=int, default=10, help="cnn4 epochs on full data (default 10)")
     parser.add_argument("--full-seeds", type=int, default=1, help="seeds of the full-data row (default 1)")
     parser.add_argument("--width", type=int, default=16, help="cnn4 width (default 16, as the quickstart)")
-    parser.add_argument("--min-steps", type=int, default=300, help="cnn4 optimiser steps at least (default 300)")
+    parser.add_argument("--min-steps", type=int, default=200, help="cnn4 optimiser steps at least (default 200)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
@@ -183,7 +183,7 @@ def main() -> None:
     ipcs = [int(v) for v in args.ipc.split(",")]
     kinds = [k for k in args.kinds.split(",") if k]
     jobs = [{"kind": "full", "ipc": 0, "seed": s} for s in range(args.full_seeds)]
-    jobs += [{"kind": k, "ipc": i, "seed": s} for s in range(args.seeds) for i in ipcs for k in kinds]
+    jobs += [{"kind": k, "ipc": i, "seed": s} for i in ipcs for s in range(args.seeds) for k in kinds]  # small budgets first
     if args.summarise_only:
         results = [json.loads(p.read_text()) for p in sorted(work.glob("*-ipc*-s*.json"))]
     else:
