@@ -1,6 +1,7 @@
 """HuBERT frame features from a local folder (tiny random HuBERT), cached, and a generator trained on them."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -53,3 +54,27 @@ def test_cached_ssl_featureset_trains_a_generator(tiny_hubert, toy_featureset, t
     loaded = load_generator(save_generator(tmp_path / "gen", gen), features=ssl.config)
     x, _ = sample(loaded, 3, seed=0)
     assert x.shape == (3 * ssl.n_classes, 16, 49) and loaded.config == ssl.config
+
+
+def test_saved_ssl_featureset_reopens(tiny_hubert, toy_featureset, tmp_path, rng):
+    from edgedistill.artifacts import ArtifactError
+    from edgedistill.data.featureset import FeatureSet
+
+    data = toy_featureset.subset(np.arange(0, len(toy_featureset), 8))
+    waves = [rng.normal(size=16000).astype(np.float32) for _ in range(len(data))]
+    ssl = ssl_featureset(data, waves, tiny_hubert, layer=2, device="cpu")
+    out = ssl.save(tmp_path / "feat")
+    loaded = FeatureSet.load(out, features=ssl.config)
+    assert loaded.config == ssl.config and isinstance(loaded.config, SSLConfig)
+    assert loaded.config.layer == 2 and loaded.config.weights_id == ssl.config.weights_id and loaded.x.shape == ssl.x.shape
+    np.testing.assert_array_equal(loaded.x, ssl.x)
+    np.testing.assert_array_equal(loaded.y, ssl.y)
+    assert loaded.feature_id == ssl.feature_id and list(loaded.speaker) == list(ssl.speaker)
+    with pytest.raises(ArtifactError, match="made with features"):  # an MFCC config is not these features
+        FeatureSet.load(out, features=toy_featureset.config)
+
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["feature_config"]["layer"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"meta.json: feature_config cannot be read \(SSLConfig: missing field\(s\) layer"):
+        FeatureSet.load(out)
