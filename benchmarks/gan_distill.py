@@ -200,6 +200,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="emodb", help="benchmark data (default emodb)")
     parser.add_argument("--steps", type=int, default=400, help="generator steps per GAN (default 400)")
+    parser.add_argument("--eval-at", type=int, nargs="*", default=[],
+                        help="also score the generator (first --ppc only) after these many steps, on the way to --steps")
     parser.add_argument("--arch", default="gan-cnn", help="gan-cnn or gan-att (default gan-cnn)")
     parser.add_argument("--width", type=int, default=32, help="GAN width (default 32)")
     parser.add_argument("--ppc", type=int, nargs="+", default=[50, 100], help="generated samples per class")
@@ -262,18 +264,21 @@ def main() -> None:
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
                            lr_g=args.lr, lr_d=args.lr, pool_model=args.pool_model, pool_models=args.pool_models,
                            pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0, **ABLATION[variant])
-        start = time.perf_counter()
-        gen = distill(train, config, progress=False)
-        gan_seconds = time.perf_counter() - start
         out = Path("/tmp") / f"edgedistill-gan-{args.dataset}-{args.arch}-{variant}-{os.getpid()}"
-        save_generator(out, gen, seed=0)
-        gen_bytes = sum(f.stat().st_size for f in out.iterdir())
-        generated = {"data": f"generated ({args.arch})", "generator_bytes": gen_bytes, "gan_train_s": round(gan_seconds, 1)}
-        for ppc in args.ppc:
-            x, y = sample(gen, ppc, seed=1)
-            row = downstream(x, y, test, train.labels, args, probe=probe)
-            result["rows"].append({**generated, "variant": variant, "ppc": ppc, **row})
-            print(variant, ppc, row, flush=True)
+        gan_seconds, stops = 0.0, sorted({s for s in args.eval_at if s < args.steps} | {args.steps})
+        for i, steps in enumerate(stops):  # resumed from the previous stop: the same generator as one straight run
+            start = time.perf_counter()
+            gen = distill(train, config.replace(steps=steps), progress=False, checkpoint=out / "state", resume=i > 0)
+            gan_seconds += time.perf_counter() - start
+            save_generator(out / f"gen-{steps}", gen, seed=0)
+            gen_bytes = sum(f.stat().st_size for f in (out / f"gen-{steps}").iterdir())
+            generated = {"data": f"generated ({args.arch})", "steps": steps, "generator_bytes": gen_bytes,
+                         "gan_train_s": round(gan_seconds, 1)}
+            for ppc in args.ppc if steps == args.steps else args.ppc[:1]:
+                x, y = sample(gen, ppc, seed=1)
+                row = downstream(x, y, test, train.labels, args, probe=probe if steps == args.steps else None)
+                result["rows"].append({**generated, "variant": variant, "ppc": ppc, **row})
+                print(variant, steps, ppc, row, flush=True)
         if args.prior:
             x, y = sample(gen, 50, seed=2, balanced=False)
             row = downstream(x, y, test, train.labels, args)
@@ -286,11 +291,11 @@ def main() -> None:
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
              f"{args.steps} steps, lr {args.lr}. L_SML pool: {args.pool_models} {args.pool_model} x {args.pool_epochs} epochs. "
              f"Downstream: {args.downstream} width {args.downstream_width}, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
-             "| data | variant | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| data | variant | GAN steps | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         probe_acc = f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-"
-        lines.append(f"| {r['data']} | {r['variant']} | {r['ppc']} | {r['n']} | {r['uar']:.3f} | {r['uar_std']:.3f} | "
+        lines.append(f"| {r['data']} | {r['variant']} | {r.get('steps', '-')} | {r['ppc']} | {r['n']} | {r['uar']:.3f} | {r['uar_std']:.3f} | "
                      f"{r['train_s']:.1f} | {r.get('generator_bytes', '-')} | {probe_acc} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -322,12 +327,12 @@ def write_summary(dataset: str) -> None:
                 real_done.add(args.get("downstream", "smallcnn"))
             size = r.get("generator_bytes")
             cells = [path.stem.removeprefix(f"gan_{dataset}_"), args.get("downstream", "smallcnn"), r["data"], r["variant"],
-                     args.get("steps", "-") if size else "-", args.get("lr", "-") if size else "-", str(r["ppc"]),
+                     r.get("steps", args.get("steps", "-")) if size else "-", args.get("lr", "-") if size else "-", str(r["ppc"]),
                      f"{r['uar']:.3f}", f"{r['uar_std']:.3f} ({args.get('seeds', '?')})", f"{r['train_s']:.1f}",
                      str(r.get("gan_train_s", "-")), f"{size / 1e6:.2f}" if size else "-",
                      f"{100 * size / audio:.1f}" if size else "-", f"{100 * size / feats:.1f}" if size else "-",
                      f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-"]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
     out = RESULTS / f"gan_{dataset}_summary.md"
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())
