@@ -58,7 +58,9 @@ def test_cached_ssl_featureset_trains_a_generator(tiny_hubert, toy_featureset, t
 
 def test_saved_ssl_featureset_reopens(tiny_hubert, toy_featureset, tmp_path, rng):
     from edgedistill.artifacts import ArtifactError
-    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.data.featureset import FEATURE_KINDS, FeatureSet
+
+    assert dict(FEATURE_KINDS) == {"hubert": SSLConfig}  # every listed kind is tested here
 
     data = toy_featureset.subset(np.arange(0, len(toy_featureset), 8))
     waves = [rng.normal(size=16000).astype(np.float32) for _ in range(len(data))]
