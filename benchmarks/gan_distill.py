@@ -225,6 +225,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--probe", action="store_true", help="add the speaker-information probe (train speakers)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/edgedistill-gan-bench"), help="data/feature cache folder")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument("--skip-real", action="store_true",
+                        help="no real-data row (another run of the same data and downstream settings has it)")
     parser.add_argument("--summary", action="store_true", help="only gather gan_{dataset}_*.json into gan_{dataset}_summary.md")
     args = parser.parse_args()
     for key, value in DATASETS[args.dataset][2].items():
@@ -257,9 +259,10 @@ def main() -> None:
         "train_audio_bytes": int(audio_bytes), "train_feature_bytes": int(train.x.nbytes), "rows": [],
     }
     probe = train if args.probe else None
-    real = downstream(train.x, train.y, test, train.labels, args, probe=probe)
-    result["rows"].append({"data": "real", "variant": "-", "ppc": "all", **real})
-    print("real", real, flush=True)
+    if not args.skip_real:
+        real = downstream(train.x, train.y, test, train.labels, args, probe=probe)
+        result["rows"].append({"data": "real", "variant": "-", "ppc": "all", **real})
+        print("real", real, flush=True)
     for variant in args.variants:
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
                            lr_g=args.lr, lr_d=args.lr, pool_model=args.pool_model, pool_models=args.pool_models,
@@ -290,7 +293,8 @@ def main() -> None:
              f"{result['n_train']} train / {result['n_test']} test clips. Train audio {audio_bytes / 1e6:.2f} MB, "
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
              f"{args.steps} steps, lr {args.lr}. L_SML pool: {args.pool_models} {args.pool_model} x {args.pool_epochs} epochs. "
-             f"Downstream: {args.downstream} width {args.downstream_width}, {args.epochs} epochs, mean ± std over {args.seeds} seeds.", "",
+             f"Downstream: {args.downstream} width {args.downstream_width}, {args.epochs} epochs, mean ± std over {args.seeds} seeds."
+             + (" Real-data row skipped (--skip-real): see another run of this dataset." if args.skip_real else ""), "",
              "| data | variant | GAN steps | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
