@@ -218,6 +218,7 @@ def parse_args() -> argparse.Namespace:
                         help="generators to train: baseline (no L_SML, no L_DIV), +DIV, +SML, both (default both)")
     parser.add_argument("--lr", type=float, default=1e-3, help="GAN Adam learning rate, generator and critic (default 1e-3)")
     parser.add_argument("--normalize", default=None, help="feature normalisation: none or cmvn (default: emodb none, synth cmvn)")
+    parser.add_argument("--lambda-sml", type=float, default=1.0, help="L_SML weight where a variant uses it (default 1)")
     parser.add_argument("--pool-model", default="cnn4", help="L_SML pool: registered model, width 16 (default cnn4)")
     parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
     parser.add_argument("--pool-epochs", type=int, default=6, help="epochs per pool classifier (default 6)")
@@ -266,7 +267,8 @@ def main() -> None:
     for variant in args.variants:
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
                            lr_g=args.lr, lr_d=args.lr, pool_model=args.pool_model, pool_models=args.pool_models,
-                           pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0, **ABLATION[variant])
+                           pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0,
+                           **{"lambda_sml": args.lambda_sml, **ABLATION[variant]})
         out = Path("/tmp") / f"edgedistill-gan-{args.dataset}-{args.arch}-{variant}-{os.getpid()}"
         gan_seconds, stops = 0.0, sorted({s for s in args.eval_at if s < args.steps} | {args.steps})
         for i, steps in enumerate(stops):  # resumed from the previous stop: the same generator as one straight run
@@ -292,7 +294,7 @@ def main() -> None:
     lines = [f"# GAN distillation on {name} ({result['date']})", "", f"Machine: {result['machine']}. Data: {result['data']}; "
              f"{result['n_train']} train / {result['n_test']} test clips. Train audio {audio_bytes / 1e6:.2f} MB, "
              f"train features {result['train_feature_bytes'] / 1e6:.2f} MB (float32). GAN: {args.arch}, width {args.width}, "
-             f"{args.steps} steps, lr {args.lr}. L_SML pool: {args.pool_models} {args.pool_model} x {args.pool_epochs} epochs. "
+             f"{args.steps} steps, lr {args.lr}. L_SML: weight {args.lambda_sml}, pool {args.pool_models} {args.pool_model} x {args.pool_epochs} epochs. "
              f"Downstream: {args.downstream} width {args.downstream_width}, {args.epochs} epochs, mean ± std over {args.seeds} seeds."
              + (" Real-data row skipped (--skip-real): see another run of this dataset." if args.skip_real else ""), "",
              "| data | variant | GAN steps | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
