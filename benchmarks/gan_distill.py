@@ -320,7 +320,7 @@ def write_summary(dataset: str) -> None:
              f"chance UAR {1 / first.get('n_classes', len(first['rows'])):.3f}. Train audio {audio / 1e6:.2f} MB, "
              f"train features {feats / 1e6:.2f} MB (float32). Downstream model: see each run's file; UAR on the test speakers. "
              "\"train s\" is downstream training wall time on a shared machine: compare within one run only.", "",
-             "| run | downstream | data | variant | L_SML pool | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
+             "| run | downstream | data | variant | L_SML pool, weight | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
              "| % of audio | % of features | speaker probe acc |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     real_done: set[str] = set()
@@ -333,7 +333,8 @@ def write_summary(dataset: str) -> None:
                 real_done.add(args.get("downstream", "smallcnn"))
             size = r.get("generator_bytes")
             uses_pool = r["variant"].split()[0] in ("+SML", "both")
-            pool = args.get("pool_model", "SmallCNN (before 43123cf)") if uses_pool else "-"
+            pool = (f"{args.get('pool_model', 'SmallCNN (before 43123cf)')}, weight {args.get('lambda_sml', '1.0')}"
+                    if uses_pool else "-")
             cells = [path.stem.removeprefix(f"gan_{dataset}_"), args.get("downstream", "smallcnn"), r["data"], r["variant"], pool,
                      r.get("steps", args.get("steps", "-")) if size else "-", args.get("lr", "-") if size else "-", str(r["ppc"]),
                      f"{r['uar']:.3f}", f"{r['uar_std']:.3f} ({args.get('seeds', '?')})", f"{r['train_s']:.1f}",
