@@ -32,6 +32,8 @@ def distill_gan(
     lambda_sml: Annotated[float, typer.Option(help="Softmax-matching KL weight (0 = off, no classifier pool).")] = 1.0,
     lambda_div: Annotated[float, typer.Option(help="Diversity-penalty weight (0 = off).")] = 1.0,
     div_tau: Annotated[float, typer.Option(help="Bound tau of the diversity ratio.")] = 1.0,
+    pool_model: Annotated[str, typer.Option(help="Registered model (see `edgedistill models`) whose train_model snapshots fill the L_SML pool.")] = "cnn4",
+    pool_width: Annotated[int, typer.Option(help="Width of the pool model.")] = 16,
     pool_models: Annotated[int, typer.Option(help="Downstream classifiers trained on real data for the L_SML pool.")] = 2,
     pool_epochs: Annotated[int, typer.Option(help="Epochs of each pool classifier.")] = 10,
     pool_every: Annotated[int, typer.Option(help="Keep a pool checkpoint every this many epochs.")] = 2,
@@ -66,7 +68,8 @@ def distill_gan(
     valid = data.subset(data.split == valid_split) if valid_split and (data.split == valid_split).any() else None
     config = GANConfig(arch=arch, z_dim=z_dim, width=width, steps=steps, n_critic=n_critic, batch_size=batch_size,
                        lr_g=lr_g, lr_d=lr_d, lambda_gp=lambda_gp, lambda_ac=lambda_ac, lambda_fm=lambda_fm,
-                       lambda_sml=lambda_sml, lambda_div=lambda_div, div_tau=div_tau, pool_models=pool_models,
+                       lambda_sml=lambda_sml, lambda_div=lambda_div, div_tau=div_tau, pool_model=pool_model,
+                       pool_width=pool_width, pool_models=pool_models,
                        pool_epochs=pool_epochs, pool_every=pool_every, checkpoint_every=checkpoint_every,
                        device=device, threads=threads, seed=seed)
     checkpoint = checkpoint or out.with_name(out.name + ".ckpt")

@@ -8,7 +8,9 @@ On disk (schema ``edgedistill.features``)::
     FEAT/items.csv      index, path, label, split, fold, speaker, duration (one row per clip)
 
 `split` is "train", "valid", "test" or "" (fold-based datasets); `fold` is -1 when unknown;
-`speaker` is "" when unknown. numpy + stdlib only: must not import torch.
+`speaker` is "" when unknown. The feature config in meta.json is a `FeatureConfig` or, for a
+`kind` listed in FEATURE_KINDS (e.g. "hubert": self-supervised frame features), that kind's
+config class, loaded lazily by name. numpy + stdlib only: must not import torch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
 from edgedistill.features import FeatureConfig
+from edgedistill.registry import Registry
+
+# config kinds other than FeatureConfig's: kind -> "module:Class" with from_dict/to_dict, shape, feature_id
+FEATURE_KINDS = Registry("feature kind", {"hubert": "edgedistill.methods.gan.ssl:SSLConfig"})
 
 SCHEMA = "edgedistill.features"
 SPLITS = ("train", "valid", "test")
@@ -148,7 +154,10 @@ class FeatureSet:
             raise ArtifactError(f"{path}: feature cache is incomplete or corrupt ({err}); prepare it again") from None
         if len(rows) != len(y) or x.shape[0] != len(y):
             raise ArtifactError(f"{path}: features ({x.shape[0]}), labels ({len(y)}) and items.csv ({len(rows)}) disagree")
-        config = FeatureConfig.from_dict(meta.feature_config)
+        try:
+            config = feature_config_from_dict(meta.feature_config)
+        except (TypeError, ValueError) as err:
+            raise ArtifactError(f"{path / 'meta.json'}: feature_config cannot be read ({err})") from None
         return cls(
             x=x, y=y, labels=list(meta.labels), config=config,
             split=np.array([r["split"] for r in rows], dtype=object),
@@ -158,3 +167,9 @@ class FeatureSet:
             duration=np.array([float(r["duration"]) for r in rows], dtype=float),
             dataset=str(meta.extra.get("dataset", "")), meta=meta,
         )
+
+
+def feature_config_from_dict(data: dict[str, Any]):
+    """The feature config stored in meta.json: FEATURE_KINDS[kind] for a listed kind, else a FeatureConfig."""
+    kind = data.get("kind")
+    return FEATURE_KINDS[kind].from_dict(data) if kind in FEATURE_KINDS else FeatureConfig.from_dict(data)

@@ -24,6 +24,7 @@ def test_distill_resume_and_sample(tmp_path, toy_features_dir):
     report = json.loads(result.stdout)
     assert report["generator_bytes"] > 0 and report["n_train"] == 64 and (tmp_path / "gen.ckpt" / "state.pt").exists()
     assert load_generator(gen_dir).arch == "gan-att"
+    assert load_generator(gen_dir).gan_config["pool_model"] == "cnn4"  # the default pool: train_model snapshots of cnn4
 
     args = [*TINY]
     args[args.index("--steps") + 1] = "3"
@@ -64,3 +65,5 @@ def test_user_errors(tmp_path, toy_features_dir):
     assert isinstance(result.exception, ValueError) and "HuBERT weights not found" in str(result.exception)
     result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), "--arch", "vae"])
     assert isinstance(result.exception, ValueError) and "gan-cnn" in str(result.exception)
+    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--pool-model", "vgg"])
+    assert isinstance(result.exception, ValueError) and "pool_model: unknown model 'vgg'" in str(result.exception)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
-from edgedistill.data.featureset import FeatureSet
+from edgedistill.data.featureset import FeatureSet, feature_config_from_dict
 from edgedistill.features import FeatureConfig
 from edgedistill.methods.gan.architectures import Generator, build
-from edgedistill.methods.gan.ssl import SSLConfig, config_from_dict
+from edgedistill.methods.gan.ssl import SSLConfig
 
 SCHEMA = "edgedistill.generator"
 PAYLOAD = "generator.safetensors"
@@ -94,7 +94,7 @@ def load_generator(path: str | Path, features: FeatureConfig | SSLConfig | str |
         module.load_state_dict(load_file(str(path / PAYLOAD)))
     except (OSError, SafetensorError, RuntimeError, TypeError) as err:
         raise ArtifactError(f"{path}/{PAYLOAD}: missing, corrupt or not matching the builder in meta.json ({err})") from None
-    config = config_from_dict(meta.feature_config)
+    config = feature_config_from_dict(meta.feature_config)
     if tuple(kwargs["input_shape"]) != config.shape or kwargs["n_classes"] != len(meta.labels):
         raise ArtifactError(f"{path}/meta.json: builder_kwargs {kwargs} disagree with the feature shape {config.shape} "
                             f"or the {len(meta.labels)} labels")

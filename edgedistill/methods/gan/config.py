@@ -3,7 +3,8 @@
 The loss weights follow Ritter-Gutierrez et al. (Eq. 1-8): critic = Wasserstein + lambda_gp * GP
 + lambda_ac * aux CE; generator = adversarial + lambda_ac * aux CE + lambda_fm * feature matching
 + lambda_sml * L_SML + lambda_div * L_DIV. Round-trips to a dict (written into the artifact);
-unknown keys are an error. stdlib only: must not import torch or numpy.
+unknown keys are an error. stdlib and the (torch-free) model registry only: must not import torch
+or numpy.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ class GANConfig:
         lambda_sml: weight of the softmax-matching KL L_SML (0 disables it and the pool).
         sml_temperature: softmax temperature of L_SML.
         lambda_div: weight of the diversity penalty L_DIV (0 disables it). div_tau: its bound tau.
+        pool_model / pool_width: the registered model (`edgedistill.models`, e.g. "cnn4") and
+            its width that fill the L_SML checkpoint pool, trained with `train_model`.
         pool_models: downstream classifiers trained on the real data to fill the checkpoint
             pool; pool_epochs: epochs of each; pool_every: keep a checkpoint every this many
-            epochs (each model contributes epochs / pool_every checkpoints).
+            epochs (each model contributes pool_epochs // pool_every checkpoints).
         checkpoint_every: with a checkpoint directory, save the training state every this
             many generator steps (and at the end).
         device: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N". threads: torch CPU
@@ -58,6 +61,8 @@ class GANConfig:
     sml_temperature: float = 1.0
     lambda_div: float = 1.0
     div_tau: float = 1.0
+    pool_model: str = "cnn4"
+    pool_width: int = 16
     pool_models: int = 2
     pool_epochs: int = 10
     pool_every: int = 2
@@ -69,7 +74,11 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"GANConfig.arch: unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        positive = ("z_dim", "width", "steps", "n_critic", "batch_size", "pool_every", "checkpoint_every")
+        from edgedistill.models import MODELS
+
+        if self.pool_model not in MODELS:
+            raise ValueError(f"GANConfig.pool_model: unknown model {self.pool_model!r}; choose one of {', '.join(MODELS)}")
+        positive = ("z_dim", "width", "steps", "n_critic", "batch_size", "pool_width", "pool_every", "checkpoint_every")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GANConfig.{name} must be >= 1, got {getattr(self, name)}")

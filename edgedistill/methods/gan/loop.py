@@ -27,7 +27,6 @@ from edgedistill.methods.gan.pool import CheckpointPool, accuracy_and_uar, predi
 from edgedistill.runtime import resolve_device, seed_everything
 
 CHECKPOINT_FILE = "state.pt"
-POOL_WIDTH = 32
 
 
 def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: bool = True, valid: FeatureSet | None = None,
@@ -41,6 +40,9 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
     config = config or GANConfig()
     if len(train) < 2 or train.n_classes < 2:
         raise ValueError(f"GAN distillation needs at least 2 clips and 2 classes; got {len(train)} clips, {train.n_classes} classes")
+    empty = [train.labels[c] for c in np.flatnonzero(train.class_counts() == 0)]
+    if empty:
+        raise ValueError(f"GAN distillation: class(es) {', '.join(empty)} have no training clips; every class needs some")
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -73,11 +75,13 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
         start, history, pool_checkpoints = int(saved["step"]), list(saved["history"]), saved["pool"]
     pool = None
     if config.lambda_sml > 0:
+        pool_kwargs = {"width": config.pool_width}
         if pool_checkpoints is None:
-            pool = CheckpointPool.train(train.x, train.y, n_classes, models=config.pool_models, epochs=config.pool_epochs,
-                                        every=config.pool_every, seed=config.seed, device=device, width=POOL_WIDTH)
+            pool = CheckpointPool.train(train.x, train.y, list(train.labels), model=config.pool_model, model_kwargs=pool_kwargs,
+                                        models=config.pool_models, epochs=config.pool_epochs, every=config.pool_every,
+                                        seed=config.seed, device=device, threads=config.threads)
         else:
-            pool = CheckpointPool(n_classes, tuple(train.config.shape), pool_checkpoints, POOL_WIDTH, device)
+            pool = CheckpointPool(config.pool_model, pool_kwargs, n_classes, tuple(train.config.shape), pool_checkpoints, device)
     torch.manual_seed(config.seed + 1)
     if resume:
         torch.set_rng_state(saved["rng"])

@@ -1,84 +1,24 @@
-"""Downstream classifiers for L_SML: a small CNN, its training loop, and the checkpoint pool.
+"""The L_SML checkpoint pool: downstream classifiers trained on the real data, one drawn per step.
 
 The paper draws, at every generator step, one classifier from a pool of checkpoints saved
 while training downstream models on the real data; L_SML then matches that classifier's
-softmax on real and generated batches. This module trains those models (several seeds, a
-checkpoint every few epochs) and holds the pool. The same small CNN and `train_classifier`
-are used by the tests and the benchmark to score generated-only training.
-
-Kept inside the GAN package until the shared `edgedistill.training` lands; then the pool can
-be filled from `train_model` checkpoints instead. Imports torch and numpy only.
+softmax on real and generated batches. The checkpoints come from the library's training loop
+(`edgedistill.training.train_model`) on a registered model (`GANConfig.pool_model`, e.g. cnn4):
+each pool model trains in cosine cycles of `every` epochs, each cycle warm-started from the
+previous one's weights (a snapshot ensemble, Huang et al. 2017), and the weights at the end of
+every cycle are one checkpoint. Also `predict` and `accuracy_and_uar`, the scoring helpers the
+loop and the tests share. Imports torch and numpy; must not import the GAN loop or the CLI.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from edgedistill.methods.gan.architectures import BandNorm
-
-
-class SmallCNN(nn.Module):
-    """(B, F, T) raw features -> logits (B, C): band norm, 3 conv-BN-ReLU-pool blocks, dropout, linear."""
-
-    def __init__(self, n_classes: int, input_shape: tuple[int, int], width: int = 32, dropout: float = 0.2) -> None:
-        super().__init__()
-        self.norm = BandNorm(input_shape[0])
-        layers: list[nn.Module] = []
-        channels = 1
-        for out in (width // 2, width, width):
-            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = out
-        self.body = nn.Sequential(*layers)
-        self.embed_dim = channels
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(channels, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.norm.normalize(x).unsqueeze(1)).mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.embed(x)))
-
-
-def train_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, *, epochs: int = 20, batch_size: int = 32,
-                     lr: float = 3e-3, width: int = 32, seed: int = 0, device: torch.device | str = "cpu",
-                     checkpoint_every: int | None = None, shift: int = 4) -> tuple[SmallCNN, list[dict]]:
-    """Train a SmallCNN with Adam + cross-entropy; random time shifts of up to `shift` frames.
-
-    Returns (model in eval mode on the CPU, checkpoints): with checkpoint_every=k a CPU copy of
-    the state dict is kept after every k-th epoch. Seeded by `seed` (a local generator).
-    """
-    if len(x) == 0:
-        raise ValueError("train_classifier: no training samples")
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    device = torch.device(device)
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
-    model = SmallCNN(n_classes, tuple(xt.shape[1:]), width=width)
-    model.norm.set_stats(xt)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-    checkpoints: list[dict] = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(xt), generator=generator)
-        for start in range(0, len(xt), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:  # BatchNorm needs two samples
-                continue
-            xb = xt[index]
-            if shift:
-                xb = torch.roll(xb, int(torch.randint(-shift, shift + 1, (1,), generator=generator)), dims=2)
-            loss = nn.functional.cross_entropy(model(xb.to(device)), yt[index].to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        if checkpoint_every and epoch % checkpoint_every == 0:
-            checkpoints.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-    return model.cpu().eval(), checkpoints
+from edgedistill.models import build_model
 
 
 @torch.no_grad()
@@ -98,33 +38,53 @@ def accuracy_and_uar(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return {"accuracy": float((y_true == y_pred).mean()), "uar": float(np.mean(recalls))}
 
 
-class CheckpointPool:
-    """Frozen downstream classifiers; `draw()` loads a uniformly drawn checkpoint (torch RNG)."""
+def snapshot_states(model: str, model_kwargs: dict[str, Any], x: np.ndarray, y: np.ndarray, labels: list[str], *,
+                    epochs: int, every: int, seed: int, device: str = "auto", threads: int | None = None) -> list[dict]:
+    """CPU state dicts of registered model `model` after every `every` epochs of `train_model` on (x, y).
 
-    def __init__(self, n_classes: int, input_shape: tuple[int, int], checkpoints: list[dict], width: int,
-                 device: torch.device) -> None:
+    epochs // every cycles; cycle k is `train_model` for `every` epochs (its own cosine decay,
+    seed seed + k), started from cycle k-1's weights. Returns one state dict per cycle.
+    """
+    from edgedistill.training import TrainConfig, train_model
+
+    if every < 1 or epochs < every:
+        raise ValueError(f"snapshot_states: need 1 <= every <= epochs, got every={every}, epochs={epochs}")
+    states: list[dict] = []
+    for cycle in range(epochs // every):
+        config = TrainConfig(epochs=every, device=device, threads=threads, seed=seed + cycle)
+        trained = train_model(model, x, y, labels, config, model_kwargs=model_kwargs,
+                              init_state=states[-1] if states else None, progress=False)
+        states.append({k: v.detach().cpu().clone() for k, v in trained.state_dict().items()})
+    return states
+
+
+class CheckpointPool:
+    """Frozen downstream classifiers of one registered model; `draw()` loads a uniformly drawn checkpoint (torch RNG)."""
+
+    def __init__(self, model: str, model_kwargs: dict[str, Any], n_classes: int, input_shape: tuple[int, int],
+                 checkpoints: list[dict], device: torch.device) -> None:
         if not checkpoints:
             raise ValueError("CheckpointPool: no checkpoints; train downstream models first")
         self.checkpoints = checkpoints
-        self.model = SmallCNN(n_classes, input_shape, width=width).to(device).eval()
+        self.model = build_model(model, n_classes, input_shape, **model_kwargs).to(device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
 
     def __len__(self) -> int:
         return len(self.checkpoints)
 
-    def draw(self) -> SmallCNN:
+    def draw(self) -> nn.Module:
         index = int(torch.randint(len(self.checkpoints), (1,)))
         self.model.load_state_dict(self.checkpoints[index])
         return self.model
 
     @classmethod
-    def train(cls, x: np.ndarray, y: np.ndarray, n_classes: int, *, models: int, epochs: int, every: int,
-              seed: int, device: torch.device, width: int = 32) -> "CheckpointPool":
-        """Train `models` classifiers (seeds seed, seed+1, ...) on real data, keeping checkpoints."""
+    def train(cls, x: np.ndarray, y: np.ndarray, labels: list[str], *, model: str, model_kwargs: dict[str, Any],
+              models: int, epochs: int, every: int, seed: int, device: torch.device,
+              threads: int | None = None) -> "CheckpointPool":
+        """Train `models` classifiers on real data (seeds seed + 1000 + 100 k + cycle), keeping their snapshots."""
         checkpoints: list[dict] = []
         for k in range(models):
-            _, saved = train_classifier(x, y, n_classes, epochs=epochs, width=width, seed=seed + 1000 + k,
-                                        device=device, checkpoint_every=every)
-            checkpoints += saved
-        return cls(n_classes, tuple(x.shape[1:]), checkpoints, width, device)
+            checkpoints += snapshot_states(model, model_kwargs, x, y, labels, epochs=epochs, every=every,
+                                           seed=seed + 1000 + 100 * k, device=str(device), threads=threads)
+        return cls(model, model_kwargs, len(labels), tuple(x.shape[1:]), checkpoints, device)

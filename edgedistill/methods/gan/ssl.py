@@ -6,9 +6,10 @@ weights cannot be downloaded here: `load_hubert(path)` takes a folder saved by t
 layer are computed once per (weights, layer, clip set) and cached as an .npz (no pickle).
 
 `SSLConfig` stands in for `FeatureConfig` (same `shape`, `feature_id`, `to_dict` duck type), so
-a `FeatureSet` of SSL features trains a generator and round-trips through the generator
-artifact (`config_from_dict` dispatches on kind). Arrays are (N, dim, frames), like MFCCs
-(N, n_features, n_frames). Imports torch and transformers (the `ssl` extra) inside functions.
+a `FeatureSet` of SSL features trains a generator, saves and reopens (`FeatureSet.load` finds
+SSLConfig under kind "hubert" in `featureset.FEATURE_KINDS`), and round-trips through the
+generator artifact. Arrays are (N, dim, frames), like MFCCs (N, n_features, n_frames). Imports
+torch and transformers (the `ssl` extra) inside functions; must not import the GAN loop.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgedistill.features import FeatureConfig
 
 KIND = "hubert"
 
@@ -53,16 +53,18 @@ class SSLConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SSLConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """An SSLConfig from its `to_dict`; unknown or missing fields (those without a default) are errors."""
+        fields = dataclasses.fields(cls)
+        unknown = sorted(set(data) - {f.name for f in fields})
         if unknown:
             raise ValueError(f"SSLConfig: unknown key(s) {', '.join(unknown)}")
+        missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in data]
+        if missing:
+            raise ValueError(f"SSLConfig: missing field(s) {', '.join(missing)}; an SSL feature config needs "
+                             f"{', '.join(f.name for f in fields)}")
+        if data.get("kind", KIND) != KIND:
+            raise ValueError(f"SSLConfig: kind {data['kind']!r} is not {KIND!r}")
         return cls(**data)
-
-
-def config_from_dict(data: dict[str, Any]) -> FeatureConfig | SSLConfig:
-    """The feature config stored in an artifact: SSLConfig for kind 'hubert', else FeatureConfig."""
-    return SSLConfig.from_dict(data) if data.get("kind") == KIND else FeatureConfig.from_dict(data)
 
 
 def load_hubert(path: str | Path):

@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 from edgedistill.methods.gan.artifact import sample  # noqa: E402
 from edgedistill.methods.gan.config import GANConfig  # noqa: E402
 from edgedistill.methods.gan.loop import distill  # noqa: E402
-from edgedistill.methods.gan.pool import accuracy_and_uar, predict, train_classifier  # noqa: E402
+from edgedistill.methods.gan.pool import accuracy_and_uar  # noqa: E402
+from edgedistill.training import TrainConfig, train_model  # noqa: E402
 
 def small(featureset):
     """The toy set at 13 MFCCs and a 40 ms hop: exactly coefficients 0-12 and every 4th frame of the kws features."""
@@ -33,8 +34,9 @@ def test_generated_samples_train_a_classifier_above_chance(toy_featureset):
     assert len(gen.history) > 0 and np.isfinite([h["loss_g"] for h in gen.history]).all()
     assert 0.0 <= gen.metrics["aux_valid_uar"] <= 1.0
     x, y = sample(gen, 30, seed=1)
-    model, _ = train_classifier(x, y, train.n_classes, epochs=15, width=16, seed=0)
-    scores = accuracy_and_uar(test.y, predict(model, test.x).argmax(1), train.n_classes)
+    model = train_model("cnn4", x, y, train.labels, TrainConfig(epochs=15, batch_size=32, device="cpu", threads=1),
+                        model_kwargs={"width": 8}, progress=False)
+    scores = accuracy_and_uar(test.y, model.predict(test.x), train.n_classes)
     assert scores["uar"] >= 0.45, scores  # chance is 0.25 on four classes (real data gives 1.0)
 
 
@@ -60,3 +62,10 @@ def test_ablation_switches_drop_terms(toy_featureset):
     gen = distill(train, GANConfig(steps=2, lambda_sml=0.0, lambda_div=0.0, **TINY), progress=False)
     assert "sml" not in gen.history[-1] and "div" not in gen.history[-1]
     assert "pool_uar_on_generated" not in gen.metrics
+
+
+def test_empty_class_is_refused(toy_featureset):
+    train = small(toy_featureset).by_split("train")
+    two = train.subset(np.flatnonzero(train.y < 2))
+    with pytest.raises(ValueError, match="class2, class3 have no training clips"):
+        distill(two, GANConfig(steps=1, **TINY), progress=False)

@@ -1,5 +1,8 @@
 """HuBERT frame features from a local folder (tiny random HuBERT), cached, and a generator trained on them."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
@@ -39,7 +42,7 @@ def test_features_shape_and_layer_choice(tiny_hubert, rng):
 
 
 def test_cached_ssl_featureset_trains_a_generator(tiny_hubert, toy_featureset, tmp_path, rng):
-    data = toy_featureset.subset(np.flatnonzero(toy_featureset.y < 2)[::4])
+    data = dataclasses.replace(toy_featureset.subset(np.flatnonzero(toy_featureset.y < 2)[::4]), labels=toy_featureset.labels[:2])
     waves = [rng.normal(size=16000).astype(np.float32) * (1 + c) for c in data.y]
     ssl = ssl_featureset(data, waves, tiny_hubert, layer=1, cache_dir=tmp_path / "cache", device="cpu")
     assert isinstance(ssl.config, SSLConfig) and ssl.x.shape == (len(data), 16, 49)
@@ -51,3 +54,29 @@ def test_cached_ssl_featureset_trains_a_generator(tiny_hubert, toy_featureset, t
     loaded = load_generator(save_generator(tmp_path / "gen", gen), features=ssl.config)
     x, _ = sample(loaded, 3, seed=0)
     assert x.shape == (3 * ssl.n_classes, 16, 49) and loaded.config == ssl.config
+
+
+def test_saved_ssl_featureset_reopens(tiny_hubert, toy_featureset, tmp_path, rng):
+    from edgedistill.artifacts import ArtifactError
+    from edgedistill.data.featureset import FEATURE_KINDS, FeatureSet
+
+    assert dict(FEATURE_KINDS) == {"hubert": SSLConfig}  # every listed kind is tested here
+
+    data = toy_featureset.subset(np.arange(0, len(toy_featureset), 8))
+    waves = [rng.normal(size=16000).astype(np.float32) for _ in range(len(data))]
+    ssl = ssl_featureset(data, waves, tiny_hubert, layer=2, device="cpu")
+    out = ssl.save(tmp_path / "feat")
+    loaded = FeatureSet.load(out, features=ssl.config)
+    assert loaded.config == ssl.config and isinstance(loaded.config, SSLConfig)
+    assert loaded.config.layer == 2 and loaded.config.weights_id == ssl.config.weights_id and loaded.x.shape == ssl.x.shape
+    np.testing.assert_array_equal(loaded.x, ssl.x)
+    np.testing.assert_array_equal(loaded.y, ssl.y)
+    assert loaded.feature_id == ssl.feature_id and list(loaded.speaker) == list(ssl.speaker)
+    with pytest.raises(ArtifactError, match="made with features"):  # an MFCC config is not these features
+        FeatureSet.load(out, features=toy_featureset.config)
+
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["feature_config"]["layer"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"meta.json: feature_config cannot be read \(SSLConfig: missing field\(s\) layer"):
+        FeatureSet.load(out)
