@@ -17,7 +17,9 @@ class QuickstartConfig:
     speakers: synthetic speakers (default: about one per three clips of a word).
     ipc: coreset samples per class. rfad_steps / rfad_batch: RFAD optimisation steps and real
     clips per step. rfad_time_pool: a kernel averaged over time (words sit anywhere in the 1 s
-    clip; KRR on all training clips: 0.42 with it, 0.23 without). model / width / epochs: the
+    clip; KRR on all training clips: 0.42 with it, 0.23 without). rfad_init: where the coreset
+    starts ("kmeans": the clips nearest k-means centroids of each class; "real": random clips).
+    model / width / epochs: the
     classifier trained on the coreset, on random real clips and on the full train split;
     min_steps: a floor on optimiser steps, so a 100-clip set gets as many updates as it needs.
     formats / int8: what is exported. device_epochs: epochs of on-device `full` training.
@@ -32,6 +34,7 @@ class QuickstartConfig:
     rfad_steps: int = 150
     rfad_batch: int = 64
     rfad_time_pool: bool = True
+    rfad_init: str = "kmeans"
     model: str = "cnn4"
     width: int = 16
     epochs: int = 30
@@ -50,6 +53,8 @@ class QuickstartConfig:
         for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "width", "epochs", "seeds", "device_epochs", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
+        if self.rfad_init not in ("real", "kmeans", "noise"):
+            raise ValueError(f"quickstart rfad_init {self.rfad_init!r} unknown; choose real, kmeans or noise")
 
     @classmethod
     def tiny(cls, **changes: Any) -> "QuickstartConfig":

@@ -57,7 +57,7 @@ def distill(run: Run) -> dict[str, Any]:
     train, valid, test = feats.by_split("train"), feats.by_split("valid"), feats.by_split("test")
     out = run.path("coreset")
     if not (out / "meta.json").exists():
-        config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, batch_size=c.rfad_batch, time_pool=c.rfad_time_pool,
+        config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, batch_size=c.rfad_batch, time_pool=c.rfad_time_pool, init=c.rfad_init,
                             seed=c.seed, eval_every=max(10, c.rfad_steps // 10))
         coreset = rfad_distill(train, config, progress=run.progress, valid=valid)
         meta = coreset.meta
