@@ -21,7 +21,8 @@ def select(
     out: Annotated[Path, typer.Option("--out", "-o", help="New selection artifact directory (never overwritten).")] = ...,
     strategy: Annotated[str, typer.Option(help="Acquisition strategy: random, entropy, variation-ratios, bald, margin.")] = "bald",
     budget: Annotated[str, typer.Option(help="Labelled samples at the end: a percentage of the train split (20%) "
-                                             "or a count (50).")] = "20%",
+                                             "or a count (50); several comma-separated budgets (20%,40%) end a "
+                                             "round at each and stop at the largest.")] = "20%",
     initial: Annotated[Optional[int], typer.Option(help="Random initial labelled set (default: one per class or a "
                                                         "fifth of the budget, whichever is larger).", show_default=False)] = None,
     rounds: opt.Rounds = 4,
