@@ -83,6 +83,7 @@ def main() -> None:
                         help="run nothing: report every finished job under --work (e.g. extra seeds run for some rows)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="compare_al_fsdd", help="result file stem under --results")
+    parser.add_argument("--note", action="append", default=[], help="a line added to the report's notes (repeatable)")
     args = parser.parse_args()
 
     from edgedistill.compare import CompareSettings, check_jobs, finished_records, plan_jobs, run_comparison
@@ -126,10 +127,11 @@ def main() -> None:
              "stratified random initial set of max(classes, smallest budget / 5) to the smallest budget and from each "
              "budget to the next), retrained from scratch each round, each budget's row is the test accuracy of the round "
              f"that ended there; BALD with {args.mc_passes} MC-dropout passes; random does not score the pool",
-             "training time (sum of job wall times, one core): " + ", ".join(f"{m} {s / 60:.0f} min" for m, s in seconds.items()),
+             "job wall time (sum over jobs, one worker, one torch thread, CPU shared with other jobs): "
+             + ", ".join(f"{m} {s / 60:.0f} min" for m, s in seconds.items()),
              "command: python benchmarks/compare_al.py " + " ".join(
                  f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
-                 if k not in ("work", "results", "coreset") and v is not False)]
+                 if k not in ("work", "results", "coreset", "note") and v is not False), *args.note]
     if args.report_only:
         notes.append("report of every finished job: the seeds column says how many seeds each row has (std is over those)")
     for path in args.coreset:

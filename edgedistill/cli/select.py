@@ -67,7 +67,7 @@ def select(
     save_selection(out, feats, result, settings, seed)
     log.print(f"wrote {out}")
     final = result.rounds[-1]
-    data = {"out": str(out), "strategy": strategy, "budget": result.budget, "pool_size": len(pool),
+    data = {"out": str(out), "strategy": strategy, "budget": result.budget, "budgets": result.budgets, "pool_size": len(pool),
             "n_selected": int(len(result.indices)), "accuracy": final.get("accuracy"), "uar": final.get("uar"),
             "rounds": result.rounds}
     rows = [(r["round"], r["n_labelled"], r["n_acquired"], r.get("accuracy", "-"), r.get("uar", "-")) for r in result.rounds]

@@ -19,15 +19,16 @@ def invoke(*args):
 
 def test_select_writes_a_selection(toy_features_dir, toy_featureset, tmp_path):
     out = tmp_path / "sel"
-    result = invoke("select", toy_features_dir, "--strategy", "bald", "--budget", "25%", "--rounds", "2",
+    result = invoke("select", toy_features_dir, "--strategy", "bald", "--budget", "8,25%", "--rounds", "2",
                     "--mc-passes", "3", "--out", out, "--seed", "2", *TINY, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["n_selected"] == data["budget"] == 16 and data["pool_size"] == 64
-    assert [r["n_labelled"] for r in data["rounds"]] == [4, 10, 16]
+    assert [r["n_labelled"] for r in data["rounds"]] == [4, 6, 8, 12, 16]  # 2 rounds to 8, 2 more to 16
+    assert data["budgets"] == [8, 16]
     selection = load_selection(out, features=toy_featureset.config)
     assert len(np.unique(selection.indices)) == 16
-    assert selection.meta.method["al"]["strategy"] == "bald"
+    assert selection.meta.method["al"]["strategy"] == "bald" and selection.meta.extra["budgets"] == [8, 16]
     assert selection.meta.method["model_kwargs"] == {"width": 4}
     assert 0.0 <= data["accuracy"] <= 1.0
 
