@@ -98,6 +98,7 @@ def test_run_resume_and_report(toy_featureset, toy_features_dir, tmp_path):
     assert trajectory["budget"] == "20%,8" and trajectory["n_samples"] == 13  # stops at the largest budget
     assert [r["n_labelled"] for r in trajectory["rounds"]] == [4, 6, 8, 10, 13]  # 2 rounds to 8, 2 more to 13
     assert [p["n_samples"] for p in trajectory["points"]] == [8, 13]
+    assert [sum(p["class_counts"]) for p in trajectory["points"]] == [8, 13]  # labelled clips per class at each budget
     for point in trajectory["points"]:  # each budget reads the round that ended there
         [at] = [r for r in trajectory["rounds"] if r["n_labelled"] == point["n_samples"]]
         assert (point["accuracy"], point["uar"]) == (at["accuracy"], at["uar"])
