@@ -60,6 +60,16 @@ def fsdd_features(cache: Path, pool: int, seed: int) -> Path:
     return feats.save(cache, seed=seed, extra={"note": f"FSDD official split, train pool {pool or 'all'} (seed {seed})"})
 
 
+def model_title(model: str, width: int, feats) -> str:
+    """A table header naming the model, its width and its size per clip (resnet18's standard width is 64)."""
+    from edgedistill.models import build_model, describe_model
+
+    shape = tuple(feats.x.shape[1:])
+    macs = describe_model(build_model(model, feats.n_classes, shape, width=width), shape)["macs"]
+    standard = " (not the standard width 64, ~600 M MACs, too slow for this CPU)" if model == "resnet18" and width != 64 else ""
+    return f"{model}, width {width}: {macs / 1e6:.1f} M MACs per clip{standard}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/edgedistill-bench/compare_al"),
@@ -111,7 +121,7 @@ def main() -> None:
                                      on_done=lambda r: print(f"{model} {r['key']} ({r.get('seconds', 0):.0f} s): " + ", ".join(
                                          f"{p['accuracy']:.3f} at {p['n_samples']}" for p in r.get("points") or [r]), flush=True))
         if records:
-            tables[f"{model} (width {args.width})"] = summarise(records)
+            tables[model_title(model, args.width, feats)] = summarise(records)
             seconds[model] = sum(r.get("seconds", 0) for r in records)
     counts = {s: int((feats.split == s).sum()) for s in ("train", "test")}
     notes = [f"machine: {platform.machine()}, {os.cpu_count()} CPU cores shared, {platform.python_version()}, "
