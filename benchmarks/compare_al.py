@@ -66,8 +66,8 @@ def model_title(model: str, width: int, feats) -> str:
 
     shape = tuple(feats.x.shape[1:])
     macs = describe_model(build_model(model, feats.n_classes, shape, width=width), shape)["macs"]
-    standard = " (not the standard width 64, ~600 M MACs, too slow for this CPU)" if model == "resnet18" and width != 64 else ""
-    return f"{model}, width {width}: {macs / 1e6:.1f} M MACs per clip{standard}"
+    standard = "; standard width 64: ~600 M" if model == "resnet18" and width != 64 else ""
+    return f"{model}, width {width} ({macs / 1e6:.1f} M MACs per clip{standard})"
 
 
 def main() -> None:
