@@ -1,21 +1,24 @@
 """The comparison the audio dataset-distillation paper makes, for any feature set, in one call.
 
 Rows: full data; active learning (each strategy x budget); class-balanced random real samples
-at the coreset budgets; coresets (each artifact). Each (row, seed) is one job whose result is a
-small JSON file under REPORT/jobs/, so a re-run reuses finished jobs and an interrupted run
-resumes. Jobs run in parallel processes. The report is Markdown, CSV, JSON and a PNG plot of
-accuracy against the percentage of training samples (log scale). torch is imported in workers.
+at the coreset budgets; coresets (each artifact). Each job is one training run or one
+active-learning trajectory, and its result is a small JSON file under REPORT/jobs/, so a re-run
+reuses finished jobs and an interrupted run resumes. Active learning runs ONE trajectory per
+(strategy, seed) through every budget (nested budgets: a round ends exactly at each, see
+`edgedistill.methods.active_learning`), and each budget's row reads the accuracy of the round
+that ended there. Jobs run in parallel processes. The report is Markdown, CSV, JSON and a PNG
+plot of accuracy against the percentage of training samples (log scale). torch is imported in
+workers only; this module must not import it at top level.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,39 +26,48 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgedistill.artifacts import write_json_atomic
+from edgedistill.artifacts import artifact_digest, write_json_atomic
 from edgedistill.runs import balanced_indices
 
 
 @dataclass(frozen=True)
 class Job:
-    """One training run of the comparison. kind: full | al | random | coreset."""
+    """One job of the comparison. kind: full | al | random | coreset.
+
+    budget: AL, every budget of the trajectory comma-separated ("60%,40%,20"); random, samples
+    per class. coreset: the artifact's path; content: its `artifact_digest`, so a coreset
+    rewritten at the same path is a new job, not a resumed one.
+    """
 
     kind: str
     seed: int
     strategy: str = ""
-    budget: str = ""  # AL: "20%" or a count; random: samples per class
-    coreset: str = ""  # coreset artifact path
+    budget: str = ""
+    coreset: str = ""
+    content: str = ""
 
     @property
     def key(self) -> str:
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        slug = "-".join(str(v).replace("%", "pct").replace("/", "_") for v in (self.kind, self.strategy, self.budget) if v)
+        slug = "-".join(str(v).replace("%", "pct").replace("/", "_").replace(",", "_")
+                        for v in (self.kind, self.strategy, self.budget) if v)
         return f"{slug}-s{self.seed}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def plan_jobs(strategies: list[str], budgets: list[str], ipcs: list[int], coresets: list[str], seeds: int,
               n_classes: int) -> list[Job]:
-    """Every job of a comparison: full data, AL at each budget and at ipc x classes, balanced random, coresets."""
+    """Every job of a comparison, per seed: full data; one AL trajectory per strategy through every
+    budget and ipc x classes; balanced random at each ipc; each coreset (fingerprinted by content)."""
     if seeds < 1:
         raise ValueError(f"seeds={seeds}: need at least 1")
+    al_budgets = ",".join(dict.fromkeys([str(b).strip() for b in budgets] + [str(ipc * n_classes) for ipc in ipcs]))
+    digests = {str(c): artifact_digest(c) for c in coresets}
     jobs = []
-    al_budgets = list(dict.fromkeys([str(b).strip() for b in budgets] + [str(ipc * n_classes) for ipc in ipcs]))
     for seed in range(seeds):
         jobs.append(Job("full", seed))
-        jobs += [Job("al", seed, strategy=s, budget=b) for s in strategies for b in al_budgets]
+        jobs += [Job("al", seed, strategy=s, budget=al_budgets) for s in strategies if al_budgets]
         jobs += [Job("random", seed, budget=str(ipc)) for ipc in ipcs]
-        jobs += [Job("coreset", seed, coreset=str(c)) for c in coresets]
+        jobs += [Job("coreset", seed, coreset=c, content=digest) for c, digest in digests.items()]
     return jobs
 
 
@@ -77,7 +89,7 @@ class CompareSettings:
 
 def check_jobs(feats, jobs: list[Job]) -> None:
     """Refuse, before any training, budgets the train split cannot hold and coresets of other features."""
-    from edgedistill.methods.active_learning import parse_budget
+    from edgedistill.methods.active_learning import parse_budgets
     from edgedistill.methods.coreset import load_coreset
 
     train = feats.by_split("train")
@@ -85,7 +97,7 @@ def check_jobs(feats, jobs: list[Job]) -> None:
     counts = train.class_counts()
     for job in jobs:
         if job.kind == "al":
-            parse_budget(job.budget, len(train), train.n_classes)
+            parse_budgets(job.budget, len(train), train.n_classes)
         elif job.kind == "random" and not 1 <= int(job.budget) <= counts.min():
             raise ValueError(f"--ipc {job.budget}: the smallest class of the train split has {counts.min()} clips")
         elif job.kind == "coreset":
@@ -106,19 +118,24 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
     config = dataclasses.replace(TrainConfig.from_dict(settings["train_config"]), seed=job.seed, threads=threads)
     model, model_kwargs = settings["model"], settings["model_kwargs"]
     record: dict[str, Any] = {"key": job.key, **dataclasses.asdict(job)}
+    start = time.perf_counter()
     if job.kind == "al":
         al = ALConfig.from_dict({**settings["al"], "strategy": job.strategy, "budget": job.budget, "seed": job.seed})
         result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs,
                                      min_steps=settings["min_steps"])
         n, metrics = len(result.indices), result.rounds[-1]
         record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy", "uar")} for r in result.rounds]
+        record["points"] = [{"n_samples": b, "accuracy": result.at_budget(b)["accuracy"], "uar": result.at_budget(b)["uar"],
+                             "class_counts": np.bincount(train.y[result.indices[:b]], minlength=train.n_classes).tolist()}
+                            for b in result.budgets]
     else:
         x, y = _training_data(job, train, feats)
         trained = train_model(model, x, y, feats.labels, with_min_steps(config, len(x), settings["min_steps"]), valid=valid,
                               model_kwargs=model_kwargs, progress=False)
         n, metrics = len(x), evaluate_model(trained, *test_xy)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
-                  accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]))
+                  accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]),
+                  seconds=round(time.perf_counter() - start, 1))
     return record
 
 
@@ -193,105 +210,3 @@ def _store(jobs_dir: Path, record: dict, on_done) -> dict:
     if on_done:
         on_done(record)
     return record
-
-
-# Report ---------------------------------------------------------------------------------------
-AL_NAMES = {"entropy": "Max Entropy", "variation-ratios": "Variation Ratios", "bald": "BALD", "margin": "Margin",
-            "random": "Random"}
-
-
-def method_name(record: dict) -> str:
-    """The table's method column for a job record."""
-    if record["kind"] == "full":
-        return "Full data"
-    if record["kind"] == "random":
-        return "Random balanced (real)"
-    if record["kind"] == "coreset":
-        return f"Coreset {Path(record['coreset']).name}"
-    return f"AL {AL_NAMES.get(record['strategy'], record['strategy'])}"
-
-
-def summarise(records: list[dict]) -> list[dict]:
-    """Rows in the paper's form: method, % of samples, samples per class, accuracy mean/std (in %).
-
-    The full-data row comes first, then methods by name and budgets from largest to smallest;
-    std is the population standard deviation over seeds.
-    """
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["kind"] != "full", method_name(r), r["n_samples"]), []).append(r)
-    rows = []
-    for (_, method, n), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])):
-        acc = np.array([g["accuracy"] for g in group]) * 100
-        uar = np.array([g["uar"] for g in group]) * 100
-        pool, classes = group[0]["pool_size"], group[0]["n_classes"]
-        rows.append({"method": method, "percent": 100.0 * n / pool, "per_class": n / classes, "n_samples": n,
-                     "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std(ddof=0)),
-                     "uar_mean": float(uar.mean()), "seeds": len(group)})
-    return rows
-
-
-def write_report(rows: list[dict], out: str | Path, title: str, notes: list[str] = ()) -> dict[str, Path]:
-    """REPORT/report.md, report.csv, report.json and accuracy_vs_budget.png; `notes` go under the title."""
-    if not rows:
-        raise ValueError("no finished jobs to report")
-    out = Path(out)
-    lines = [f"# {title}", "", *[f"- {note}" for note in notes], "",
-             "| method | % of samples | samples per class | accuracy (%) | UAR (%) | seeds |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['method']} | {r['percent']:.2f} | {r['per_class']:.1f} | {r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} "
-              f"| {r['uar_mean']:.2f} | {r['seeds']} |" for r in rows]
-    paths = {"md": out / "report.md", "csv": out / "report.csv", "json": out / "report.json",
-             "png": out / "accuracy_vs_budget.png"}
-    write_text_atomic(paths["md"], "\n".join(lines) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(paths["csv"], buffer.getvalue())
-    write_json_atomic(paths["json"], {"title": title, "notes": list(notes), "rows": rows})
-    plot_accuracy(rows, paths["png"], title)
-    return paths
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
-    """Accuracy against % of training samples (log x): a line per strategy, markers for coresets."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    by_method: dict[str, list[dict]] = {}
-    for r in rows:
-        by_method.setdefault(r["method"], []).append(r)
-    for method, group in by_method.items():
-        group = sorted(group, key=lambda r: r["percent"])
-        xs, ys, es = ([r[k] for r in group] for k in ("percent", "accuracy_mean", "accuracy_std"))
-        if method == "Full data":
-            ax.axhline(ys[0], color="black", linestyle="--", label=f"Full data ({ys[0]:.1f} %)")
-            continue
-        style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("Coreset") else dict(marker="o")
-        ax.errorbar(xs, ys, yerr=es, capsize=3, label=method, **style)
-    ax.set_xscale("log")
-    ticks = sorted({round(r["percent"], 2) for r in rows if r["method"] != "Full data"})
-    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("% of training samples labelled (log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)

@@ -1,14 +1,15 @@
-"""The comparison runner: job planning, resume, settings pinning, the report files."""
+"""The comparison runner: job planning (one AL trajectory per strategy and seed), resume, settings
+pinning, the report files."""
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from edgedistill.compare import (
-    CompareSettings, Job, check_jobs, plan_jobs, run_comparison, run_job, summarise, write_report,
-)
+from edgedistill.compare import CompareSettings, Job, check_jobs, plan_jobs, run_comparison, run_job
+from edgedistill.compare_report import budget_records, method_name, summarise, write_report, write_tables
 from edgedistill.methods.coreset import Coreset, save_coreset
 from edgedistill.runs import balanced_indices
 
@@ -22,14 +23,34 @@ def tiny_settings(**changes) -> CompareSettings:
     return CompareSettings(**{**base, **changes})
 
 
-def test_plan_jobs_covers_the_grid():
-    jobs = plan_jobs(["entropy", "bald"], ["40%", "20%"], [2], ["cs"], seeds=2, n_classes=4)
-    per_seed = 1 + 2 * 3 + 1 + 1  # full, 2 strategies x (2 budgets + 8 samples), random ipc 2, coreset
+def save_toy_coreset(path, pool, seed):
+    index = balanced_indices(pool.y, 4, 2, seed=seed)
+    save_coreset(path, Coreset(x=np.asarray(pool.x[index]), y=pool.y[index], labels=pool.labels, config=pool.config),
+                 {"name": "test"}, seed=seed, source_manifest_hash=None)
+    return path
+
+
+def test_plan_jobs_covers_the_grid(toy_featureset, tmp_path):
+    coreset = save_toy_coreset(tmp_path / "cs", toy_featureset.by_split("train"), seed=5)
+    jobs = plan_jobs(["entropy", "bald"], ["40%", "20%"], [2], [str(coreset)], seeds=2, n_classes=4)
+    per_seed = 1 + 2 + 1 + 1  # full, one trajectory per strategy, random ipc 2, coreset
     assert len(jobs) == 2 * per_seed == len({job.key for job in jobs})
-    assert sum(job.kind == "al" and job.budget == "8" for job in jobs) == 4
+    assert {job.budget for job in jobs if job.kind == "al"} == {"40%,20%,8"}  # every budget in one trajectory
     assert plan_jobs([], ["8"], [2], [], 1, 4) == [Job("full", 0), Job("random", 0, budget="2")]
     with pytest.raises(ValueError, match="seeds"):
         plan_jobs([], [], [], [], 0, 4)
+
+
+def test_a_rewritten_coreset_is_a_new_job(toy_featureset, tmp_path):
+    from edgedistill.artifacts import ArtifactError
+
+    pool = toy_featureset.by_split("train")
+    [before] = plan_jobs([], [], [], [str(save_toy_coreset(tmp_path / "cs", pool, seed=5))], 1, 4)[1:]
+    shutil.rmtree(tmp_path / "cs")
+    [after] = plan_jobs([], [], [], [str(save_toy_coreset(tmp_path / "cs", pool, seed=6))], 1, 4)[1:]
+    assert before.coreset == after.coreset and before.content != after.content and before.key != after.key
+    with pytest.raises(ArtifactError, match="no artifact directory"):
+        plan_jobs([], [], [], [str(tmp_path / "missing")], 1, 4)
 
 
 def test_check_jobs_refuses_impossible_budgets(toy_featureset):
@@ -57,30 +78,33 @@ def test_full_data_model_beats_chance(toy_features_dir):
 
 
 def test_run_resume_and_report(toy_featureset, toy_features_dir, tmp_path):
-    coreset_dir = tmp_path / "coreset"
-    pool = toy_featureset.by_split("train")
-    index = balanced_indices(pool.y, 4, 2, seed=5)
-    save_coreset(coreset_dir, Coreset(x=np.asarray(pool.x[index]), y=pool.y[index], labels=pool.labels,
-                                      config=pool.config), {"name": "test"}, seed=5, source_manifest_hash=None)
+    coreset_dir = save_toy_coreset(tmp_path / "coreset", toy_featureset.by_split("train"), seed=5)
     jobs = plan_jobs(["entropy", "random"], ["20%"], [2], [str(coreset_dir)], seeds=1, n_classes=4)
     check_jobs(toy_featureset, jobs)
     out = tmp_path / "report"
     done = []
-    records = run_comparison(toy_features_dir, out, jobs[:4], tiny_settings(), on_done=done.append)
-    assert len(records) == len(done) == 4
+    records = run_comparison(toy_features_dir, out, jobs[:3], tiny_settings(), on_done=done.append)
+    assert len(records) == len(done) == 3
     # a re-run reuses the finished jobs and runs only the rest
     done.clear()
     records = run_comparison(toy_features_dir, out, jobs, tiny_settings(), on_done=done.append)
-    assert [r["key"] for r in done] == [job.key for job in jobs[4:]]
+    assert [r["key"] for r in done] == [job.key for job in jobs[3:]]
     assert len(records) == len(jobs) == len(list((out / "jobs").glob("*.json")))
     with pytest.raises(ValueError, match=r"other settings \(model_kwargs differ\)"):
         run_comparison(toy_features_dir, out, jobs, tiny_settings(model_kwargs={"width": 8}))
 
-    by_kind = {(r["kind"], r["strategy"], r["budget"]): r for r in records}
-    assert by_kind[("al", "entropy", "20%")]["n_samples"] == 13
-    assert [r["n_labelled"] for r in by_kind[("al", "entropy", "20%")]["rounds"]] == [4, 8, 13]
-    assert by_kind[("al", "random", "8")]["n_samples"] == 8 == by_kind[("random", "", "2")]["n_samples"]
-    assert by_kind[("coreset", "", "")]["n_samples"] == 8
+    by_kind = {(r["kind"], r["strategy"]): r for r in records}
+    trajectory = by_kind[("al", "entropy")]
+    assert trajectory["budget"] == "20%,8" and trajectory["n_samples"] == 13  # stops at the largest budget
+    assert [r["n_labelled"] for r in trajectory["rounds"]] == [4, 6, 8, 10, 13]  # 2 rounds to 8, 2 more to 13
+    assert [p["n_samples"] for p in trajectory["points"]] == [8, 13]
+    assert [sum(p["class_counts"]) for p in trajectory["points"]] == [8, 13]  # labelled clips per class at each budget
+    for point in trajectory["points"]:  # each budget reads the round that ended there
+        [at] = [r for r in trajectory["rounds"] if r["n_labelled"] == point["n_samples"]]
+        assert (point["accuracy"], point["uar"]) == (at["accuracy"], at["uar"])
+    assert by_kind[("random", "")]["n_samples"] == 8 == by_kind[("coreset", "")]["n_samples"]
+    assert sorted((method_name(r), r["n_samples"]) for r in budget_records(records) if r["kind"] == "al") == [
+        ("AL Max Entropy", 8), ("AL Max Entropy", 13), ("AL Random", 8), ("AL Random", 13)]
 
     rows = summarise(records)
     assert rows[0]["method"] == "Full data" and rows[0]["percent"] == 100.0
@@ -94,6 +118,28 @@ def test_run_resume_and_report(toy_featureset, toy_features_dir, tmp_path):
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no finished jobs"):
         write_report([], out, "empty")
+
+
+def test_trajectory_rows_equal_separate_runs(toy_features_dir):
+    settings = tiny_settings().to_dict()
+    trajectory = run_job(str(toy_features_dir), Job("al", 1, strategy="bald", budget="16,8,12"), settings, threads=1)
+    for budget, separate_budgets in [(8, "8"), (12, "12,8")]:  # the run stopping there, with the same smaller budgets
+        separate = run_job(str(toy_features_dir), Job("al", 1, strategy="bald", budget=separate_budgets), settings, threads=1)
+        [point] = [p for p in trajectory["points"] if p["n_samples"] == budget]
+        assert (separate["n_samples"], separate["accuracy"], separate["uar"]) == (budget, point["accuracy"], point["uar"])
+
+
+def test_write_tables_one_section_per_model(tmp_path):
+    row = {"method": "Full data", "percent": 100.0, "per_class": 16.0, "n_samples": 64, "accuracy_mean": 90.0,
+           "accuracy_std": 1.0, "uar_mean": 89.0, "seeds": 3}
+    paths = {kind: tmp_path / f"r.{kind}" for kind in ("md", "csv", "json", "png")}
+    write_tables({"cnn4": [row], "resnet18": [{**row, "accuracy_mean": 80.0}]}, paths, "two models", ["n"])
+    text = paths["md"].read_text()
+    assert text.index("## cnn4") < text.index("| Full data | 100.00 | 16.0 | 90.00 ± 1.00 |") < text.index("## resnet18")
+    assert [(r["model"], r["accuracy_mean"]) for r in csv.DictReader(paths["csv"].open())] == [
+        ("cnn4", "90.0"), ("resnet18", "80.0")]
+    assert json.loads(paths["json"].read_text())["tables"]["resnet18"][0]["accuracy_mean"] == 80.0
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_summarise_mean_and_std():

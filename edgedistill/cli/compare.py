@@ -50,7 +50,8 @@ def compare(
     """Compare coresets with active learning and random subsets at the same budgets; write report.md/csv/json + PNG."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison, summarise, write_report
+    from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison
+    from edgedistill.compare_report import summarise, write_report
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.methods.coreset import load_coreset
 
@@ -77,14 +78,18 @@ def compare(
 
         def on_done(record: dict) -> None:
             bar.advance(task)
-            bar.console.print(f"{record['key']}: accuracy {record['accuracy']:.3f} on {record['n_samples']} samples")
+            points = record.get("points") or [record]
+            bar.console.print(f"{record['key']}: accuracy " + ", ".join(
+                f"{p['accuracy']:.3f} on {p['n_samples']}" for p in points) + " samples")
 
         records = run_comparison(path, out, jobs, settings, workers=workers, threads=threads, on_done=on_done)
     rows = summarise(records)
     title = f"{feats.dataset or path.name}: {model}, {seeds} seed(s)"
     notes = [f"feature cache {path} ({feats.feature_id}), train split {int((feats.split == 'train').sum())} clips, "
              f"test split {int((feats.split == 'test').sum())} clips, {feats.n_classes} classes",
-             f"training: {epochs} epochs (at least {min_steps} steps), batch {batch_size}, lr {lr}, augment {augment}; AL: {rounds} rounds, "
+             f"training: {epochs} epochs (at least {min_steps} steps), batch {batch_size}, lr {lr}, augment {augment}; "
+             f"AL: one trajectory per strategy and seed through every budget, {rounds} round(s) to the smallest and "
+             f"between budgets, "
              f"{'warm-started' if warm_start else 'retrained'} each round, BALD with {mc_passes} MC-dropout passes"]
     paths = write_report(rows, out, title, notes)
     log.print(f"wrote {', '.join(str(p) for p in paths.values())} ({len(records)} jobs)")

@@ -21,7 +21,8 @@ def select(
     out: Annotated[Path, typer.Option("--out", "-o", help="New selection artifact directory (never overwritten).")] = ...,
     strategy: Annotated[str, typer.Option(help="Acquisition strategy: random, entropy, variation-ratios, bald, margin.")] = "bald",
     budget: Annotated[str, typer.Option(help="Labelled samples at the end: a percentage of the train split (20%) "
-                                             "or a count (50).")] = "20%",
+                                             "or a count (50); several comma-separated budgets (20%,40%) end a "
+                                             "round at each and stop at the largest.")] = "20%",
     initial: Annotated[Optional[int], typer.Option(help="Random initial labelled set (default: one per class or a "
                                                         "fifth of the budget, whichever is larger).", show_default=False)] = None,
     rounds: opt.Rounds = 4,
@@ -66,7 +67,7 @@ def select(
     save_selection(out, feats, result, settings, seed)
     log.print(f"wrote {out}")
     final = result.rounds[-1]
-    data = {"out": str(out), "strategy": strategy, "budget": result.budget, "pool_size": len(pool),
+    data = {"out": str(out), "strategy": strategy, "budget": result.budget, "budgets": result.budgets, "pool_size": len(pool),
             "n_selected": int(len(result.indices)), "accuracy": final.get("accuracy"), "uar": final.get("uar"),
             "rounds": result.rounds}
     rows = [(r["round"], r["n_labelled"], r["n_acquired"], r.get("accuracy", "-"), r.get("uar", "-")) for r in result.rounds]

@@ -16,7 +16,8 @@ FeaturesOption = Annotated[Optional[Path], typer.Option("--features", "-f", help
 Model = Annotated[str, typer.Option(help="Classifier to train (cnn4, resnet18, dscnn-s, dscnn-m, dscnn-l).")]
 ModelArgs = Annotated[Optional[List[str]], typer.Option("--model-arg", help="Model builder argument key=value "
                                                      "(repeatable), e.g. width=16 or dropout=0.5.", show_default=False)]
-Rounds = Annotated[int, typer.Option(help="Active-learning acquisition rounds from the initial set to the budget.")]
+Rounds = Annotated[int, typer.Option(help="Active-learning acquisition rounds from the initial set to the smallest "
+                                          "budget and from each budget to the next (a round ends at every budget).")]
 MCPasses = Annotated[int, typer.Option(help="MC-dropout passes for BALD.")]
 WarmStart = Annotated[bool, typer.Option("--warm-start/--retrain", help="Start each AL round from the previous round's "
                                                                          "weights, or retrain from scratch.")]

@@ -74,6 +74,13 @@ STRATEGIES = Registry("acquisition strategy", {
 
 # Strategies that need several stochastic passes to mean anything (T > 1).
 NEEDS_MC_PASSES = frozenset({"bald"})
+# Strategies whose scores ignore the probabilities: the loop does not run the model over the pool.
+MODEL_FREE = frozenset({"random"})
+
+
+def placeholder_probs(n: int) -> np.ndarray:
+    """A (1, n, 1) stand-in for the probabilities of n pool items, for the `MODEL_FREE` strategies (no copy)."""
+    return np.broadcast_to(np.ones((), dtype=np.float64), (1, n, 1))
 
 
 def acquire(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -3,9 +3,15 @@
 A seeded, class-stratified random initial set is labelled; each round the model is trained on
 the labelled set (from scratch, as Gal et al. 2017 and the audio distillation paper do, or
 warm-started from the previous round's weights), scored on the test set, and the acquisition
-strategy picks the next batch from the unlabelled pool (MC-dropout passes for BALD). The
-labelled-set sizes grow linearly from the initial set to the budget and end exactly at it. Every
-round's labelled indices (a prefix of the acquisition order) and test figures are kept.
+strategy picks the next batch from the unlabelled pool (MC-dropout passes for BALD; `random`
+never runs the model over the pool). Every round's labelled indices (a prefix of the acquisition
+order) and test figures are kept.
+
+Nested budgets: one run can stop at several budgets on its way ("20%,30%,40%,60%"): the
+labelled-set sizes grow linearly in `rounds` rounds from the initial set to the smallest budget
+and again from each budget to the next, so a round ends exactly at every budget and that round's
+test accuracy is the budget's figure. The rounds up to a budget are the same as those of a run
+that stops there (same seed, same smaller budgets), so one trajectory replaces one run per budget.
 
 Budget and round arithmetic are numpy-only; torch comes in through `edgedistill.training`,
 imported inside `run_active_learning`.
@@ -21,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.data.featureset import FeatureSet
-from edgedistill.methods.acquisition import NEEDS_MC_PASSES, STRATEGIES, acquire
+from edgedistill.methods.acquisition import MODEL_FREE, NEEDS_MC_PASSES, STRATEGIES, acquire, placeholder_probs
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,12 @@ class ALConfig:
     """Settings of one active-learning run.
 
     strategy: an acquisition strategy (see `STRATEGIES`). budget: labelled samples at the end,
-    "20%" of the training pool or a count ("50"). initial: size of the random, class-stratified
-    initial labelled set (None: one per class, or a fifth of the budget when that is larger).
-    rounds: acquisition rounds between the initial set and the budget (fewer when the gap is
-    smaller than `rounds` samples). mc_passes: stochastic forward passes with dropout on for
+    "20%" of the training pool or a count ("50"), or several comma-separated budgets
+    ("60%,40%,30%,20%", any order): a round ends exactly at each and the run stops at the
+    largest. initial: size of the random, class-stratified initial labelled set (None: one per
+    class, or a fifth of the smallest budget when that is larger). rounds: acquisition rounds
+    from the initial set to the smallest budget and from each budget to the next (fewer where a
+    gap is smaller than `rounds` samples). mc_passes: stochastic forward passes with dropout on for
     the strategies that need them (BALD); the others use the deterministic model. warm_start:
     start each round from the previous round's weights instead of a fresh initialisation.
     seed: seeds the initial set, the random strategy and the dropout masks (training uses the
@@ -94,6 +102,14 @@ def parse_budget(budget: str | int, pool_size: int, n_classes: int) -> int:
     return count
 
 
+def parse_budgets(budget: str | int, pool_size: int, n_classes: int) -> list[int]:
+    """Comma-separated budgets ("60%,40%" or "50,20%") as sorted distinct counts (see `parse_budget`)."""
+    parts = [part for part in str(budget).split(",") if part.strip()]
+    if not parts:
+        raise ValueError(f"budget {budget!r}: give at least one budget, like 20% or 60%,40%,30%,20%")
+    return sorted({parse_budget(part, pool_size, n_classes) for part in parts})
+
+
 def initial_size(initial: int | None, budget: int, n_classes: int) -> int:
     """Size of the initial labelled set: `initial`, or max(classes, budget // 5); never above the budget."""
     size = max(n_classes, budget // 5) if initial is None else int(initial)
@@ -116,6 +132,18 @@ def round_sizes(initial: int, budget: int, rounds: int) -> list[int]:
         raise ValueError(f"need 0 < initial ({initial}) <= budget ({budget})")
     steps = np.linspace(initial, budget, rounds + 1).round().astype(int)
     return sorted(set(steps.tolist()))
+
+
+def nested_round_sizes(initial: int, budgets: list[int], rounds: int) -> list[int]:
+    """Labelled-set sizes through several budgets: `rounds` rounds to the smallest, then to each next one.
+
+    Every budget is one of the sizes; the first `k` segments are exactly the schedule of a run
+    whose largest budget is the k-th.
+    """
+    sizes = [initial]
+    for budget in sorted(budgets):
+        sizes += [size for size in round_sizes(sizes[-1], budget, rounds) if size > sizes[-1]]
+    return sizes
 
 
 def with_min_steps(train_config, n: int, min_steps: int):
@@ -141,13 +169,24 @@ class ALResult:
 
     indices: labelled pool indices in acquisition order (round r's labelled set is
     ``indices[:rounds[r]["n_labelled"]]``). rounds: per round n_labelled, n_acquired and, when a
-    test set was given, accuracy and uar. trained: the last round's TrainedModel.
+    test set was given, accuracy and uar. budget: the largest budget (where the run stopped);
+    budgets: every budget, ascending (each is some round's n_labelled). trained: the last round's
+    TrainedModel.
     """
 
     indices: np.ndarray
     rounds: list[dict[str, Any]]
     budget: int
+    budgets: list[int] = dataclasses.field(default_factory=list)
     trained: Any = None
+
+    def at_budget(self, budget: int) -> dict[str, Any]:
+        """The record of the round that ended with exactly `budget` samples labelled."""
+        for record in self.rounds:
+            if record["n_labelled"] == budget:
+                return record
+        raise KeyError(f"no round ended at {budget} labelled samples (rounds ended at "
+                       f"{[r['n_labelled'] for r in self.rounds]})")
 
     @property
     def acquired_round(self) -> np.ndarray:
@@ -170,7 +209,7 @@ def run_active_learning(
     min_steps: int = 0,
     on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> ALResult:
-    """Active learning on `pool` (the training split) until exactly the budget is labelled.
+    """Active learning on `pool` (the training split) until exactly the (largest) budget is labelled.
 
     train_config: a `TrainConfig` used for every round (its seed plus the round number).
     test: (x, y) scored after every round. valid: (x, y) for the trainer's best-epoch choice.
@@ -181,8 +220,8 @@ def run_active_learning(
     from edgedistill.training import train_model
 
     rng = np.random.default_rng(config.seed)
-    budget = parse_budget(config.budget, len(pool), pool.n_classes)
-    sizes = round_sizes(initial_size(config.initial, budget, pool.n_classes), budget, config.rounds)
+    budgets = parse_budgets(config.budget, len(pool), pool.n_classes)
+    sizes = nested_round_sizes(initial_size(config.initial, budgets[0], pool.n_classes), budgets, config.rounds)
     labelled = stratified_initial(pool.y, sizes[0], pool.n_classes, rng)
     passes = config.mc_passes if config.strategy in NEEDS_MC_PASSES else 0
     rounds: list[dict[str, Any]] = []
@@ -191,8 +230,8 @@ def run_active_learning(
         acquired = size - len(labelled)
         if acquired > 0:
             unlabelled = np.setdiff1d(np.arange(len(pool)), labelled)
-            probs = trained.predict_proba(np.asarray(pool.x[unlabelled]), mc_passes=passes,
-                                          seed=config.seed * 1000 + round_index)
+            probs = placeholder_probs(len(unlabelled)) if config.strategy in MODEL_FREE else trained.predict_proba(
+                np.asarray(pool.x[unlabelled]), mc_passes=passes, seed=config.seed * 1000 + round_index)
             picked = acquire(config.strategy, probs, acquired, rng=rng)
             labelled = np.concatenate([labelled, unlabelled[picked]])
         init_state = trained.state_dict() if (config.warm_start and trained is not None) else None
@@ -209,6 +248,7 @@ def run_active_learning(
         rounds.append(record)
         if on_round:
             on_round(record)
+    budget = budgets[-1]
     if len(labelled) != budget or len(np.unique(labelled)) != budget:
         raise RuntimeError(f"active learning labelled {len(labelled)} samples for a budget of {budget}")  # a bug, not user input
-    return ALResult(indices=labelled, rounds=rounds, budget=budget, trained=trained)
+    return ALResult(indices=labelled, rounds=rounds, budget=budget, budgets=budgets, trained=trained)

@@ -3,8 +3,8 @@
 Payload ``selection.npz``: ``indices`` int64 (K,) into the feature cache's train split, in
 acquisition order; ``rows`` int64 (K,) the same clips as row numbers of the whole feature cache;
 ``acquired_round`` int64 (K,) the round each was labelled in (0 = initial random set).
-meta.json carries the AL config, the model and training config, the budget and the per-round
-history (n_labelled, n_acquired, accuracy, uar). numpy only: must not import torch.
+meta.json carries the AL config, the model and training config, the budget (the largest), every
+budget a round ended at, and the per-round history (n_labelled, n_acquired, accuracy, uar). numpy only: must not import torch.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def save_selection(out: str | Path, feats: FeatureSet, result, config: dict[str,
         method={"name": "active-learning", **config}, seed=seed, source_manifest_hash=feats.manifest_hash(),
         metrics={k: v for k, v in result.rounds[-1].items() if k in ("accuracy", "uar")},
         extra={"payload": PAYLOAD, "split": "train", "pool_size": int((feats.split == "train").sum()),
-               "budget": int(result.budget), "n_selected": int(len(result.indices)),
+               "budget": int(result.budget), "budgets": [int(b) for b in result.budgets], "n_selected": int(len(result.indices)),
                "class_counts": np.bincount(feats.y[rows], minlength=feats.n_classes).tolist(), "rounds": result.rounds},
     )
     arrays = {"indices": np.asarray(result.indices, dtype=np.int64), "rows": rows.astype(np.int64),

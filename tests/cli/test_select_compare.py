@@ -19,15 +19,16 @@ def invoke(*args):
 
 def test_select_writes_a_selection(toy_features_dir, toy_featureset, tmp_path):
     out = tmp_path / "sel"
-    result = invoke("select", toy_features_dir, "--strategy", "bald", "--budget", "25%", "--rounds", "2",
+    result = invoke("select", toy_features_dir, "--strategy", "bald", "--budget", "8,25%", "--rounds", "2",
                     "--mc-passes", "3", "--out", out, "--seed", "2", *TINY, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["n_selected"] == data["budget"] == 16 and data["pool_size"] == 64
-    assert [r["n_labelled"] for r in data["rounds"]] == [4, 10, 16]
+    assert [r["n_labelled"] for r in data["rounds"]] == [4, 6, 8, 12, 16]  # 2 rounds to 8, 2 more to 16
+    assert data["budgets"] == [8, 16]
     selection = load_selection(out, features=toy_featureset.config)
     assert len(np.unique(selection.indices)) == 16
-    assert selection.meta.method["al"]["strategy"] == "bald"
+    assert selection.meta.method["al"]["strategy"] == "bald" and selection.meta.extra["budgets"] == [8, 16]
     assert selection.meta.method["model_kwargs"] == {"width": 4}
     assert 0.0 <= data["accuracy"] <= 1.0
 
@@ -48,9 +49,10 @@ def test_compare_table_and_resume(toy_features_dir, tmp_path):
     result = invoke(*args, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["jobs"] == 4  # full, AL 20 %, AL 8 samples, random 2 per class
+    assert data["jobs"] == 3  # full, one AL trajectory through 8 samples and 20 %, random 2 per class
     assert [r["method"] for r in data["rows"]][0] == "Full data"
-    assert {r["n_samples"] for r in data["rows"]} == {64, 13, 8}
+    assert {(r["method"], r["n_samples"]) for r in data["rows"]} == {
+        ("Full data", 64), ("AL Max Entropy", 13), ("AL Max Entropy", 8), ("Random balanced (real)", 8)}
     for name in ("report.md", "report.csv", "report.json", "accuracy_vs_budget.png"):
         assert (out / name).stat().st_size > 0
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.json")}

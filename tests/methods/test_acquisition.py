@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from edgedistill.methods.acquisition import STRATEGIES, acquire, bald, entropy, margin, random, variation_ratios
+from edgedistill.methods.acquisition import (
+    MODEL_FREE, STRATEGIES, acquire, bald, entropy, margin, placeholder_probs, random, variation_ratios,
+)
 
 # Two MC passes over three pool items, two classes.
 PROBS = np.array([
@@ -64,3 +66,12 @@ def test_bad_inputs():
 def test_every_strategy_is_tested():
     tested = {"random", "entropy", "variation-ratios", "bald", "margin"}
     assert set(STRATEGIES.names()) == tested
+
+
+def test_model_free_strategies_rank_placeholder_probs_like_any_probs():
+    assert MODEL_FREE == {"random"}
+    stand_in = placeholder_probs(5)
+    assert stand_in.shape == (1, 5, 1)
+    real = np.full((3, 5, 4), 0.25)
+    np.testing.assert_array_equal(acquire("random", stand_in, 3, rng=np.random.default_rng(7)),
+                                  acquire("random", real, 3, rng=np.random.default_rng(7)))

@@ -5,8 +5,8 @@ import pytest
 
 from edgedistill.artifacts import ArtifactError
 from edgedistill.methods.active_learning import (
-    ALConfig, initial_size, parse_budget, round_sizes, run_active_learning, split_arrays, stratified_initial,
-    with_min_steps,
+    ALConfig, initial_size, nested_round_sizes, parse_budget, parse_budgets, round_sizes, run_active_learning,
+    split_arrays, stratified_initial, with_min_steps,
 )
 from edgedistill.methods.selection import load_selection, save_selection
 
@@ -45,6 +45,28 @@ def test_round_sizes_end_exactly_at_budget():
         assert sizes[0] == initial and sizes[-1] == budget and all(np.diff(sizes) > 0)
     with pytest.raises(ValueError):
         round_sizes(9, 8, 2)
+
+
+def test_parse_budgets_mixes_percentages_and_counts():
+    assert parse_budgets("60%,40%,30%,20%", 100, 4) == [20, 30, 40, 60]
+    assert parse_budgets(" 20%, 8 ,20 ", 64, 4) == [8, 13, 20]  # sorted, duplicates dropped
+    assert parse_budgets(16, 64, 4) == [16]
+    with pytest.raises(ValueError, match="at least one budget"):
+        parse_budgets(" , ", 64, 4)
+    with pytest.raises(ValueError, match="'2' is 2 samples, fewer than the 4 classes"):
+        parse_budgets("20%,2", 64, 4)
+
+
+def test_nested_round_sizes_hit_every_budget():
+    assert nested_round_sizes(4, [8, 12, 16], 1) == [4, 8, 12, 16]
+    assert nested_round_sizes(4, [16, 8], 2) == [4, 6, 8, 12, 16]
+    assert nested_round_sizes(4, [16], 4) == round_sizes(4, 16, 4)  # one budget: the single-run schedule
+    assert nested_round_sizes(8, [8, 9], 3) == [8, 9]
+    # the paper's grid on FSDD's 2700 train clips, with the 2 and 5 per class budgets
+    sizes = nested_round_sizes(10, parse_budgets("60%,40%,30%,20%,20,50", 2700, 10), 2)
+    assert sizes == [10, 15, 20, 35, 50, 295, 540, 675, 810, 945, 1080, 1350, 1620]
+    # a prefix of the schedule is the schedule of the run stopping at a smaller budget
+    assert sizes[:sizes.index(810) + 1] == nested_round_sizes(10, [20, 50, 540, 810], 2)
 
 
 def test_initial_size():
@@ -102,6 +124,44 @@ def test_same_seed_same_selection(bald_run, toy_featureset):
     pool, config, result, _ = bald_run
     again = run_active_learning(pool, "cnn4", config, tiny_train_config(), model_kwargs=TINY)
     np.testing.assert_array_equal(again.indices, result.indices)
+
+
+@pytest.fixture(scope="module")
+def nested_run(toy_featureset):
+    pool = toy_featureset.by_split("train")
+    config = ALConfig(strategy="entropy", budget="25%,8,12", rounds=1, seed=2)
+    return pool, run_active_learning(pool, "cnn4", config, tiny_train_config(), test=split_arrays(toy_featureset, "test"),
+                                     model_kwargs=TINY)
+
+
+def test_nested_budgets_end_a_round_at_every_budget(nested_run):
+    pool, result = nested_run
+    assert result.budgets == [8, 12, 16] and result.budget == 16 == len(np.unique(result.indices))
+    assert [r["n_labelled"] for r in result.rounds] == [4, 8, 12, 16]  # initial max(4 classes, 8 // 5)
+    assert [result.at_budget(b)["n_labelled"] for b in result.budgets] == [8, 12, 16]
+    with pytest.raises(KeyError, match="no round ended at 10"):
+        result.at_budget(10)
+
+
+def test_a_trajectory_prefix_equals_the_shorter_run(nested_run, toy_featureset):
+    pool, result = nested_run
+    short = run_active_learning(pool, "cnn4", ALConfig(strategy="entropy", budget="12,8", rounds=1, seed=2),
+                                tiny_train_config(), test=split_arrays(toy_featureset, "test"), model_kwargs=TINY)
+    np.testing.assert_array_equal(short.indices, result.indices[:12])
+    assert short.rounds == result.rounds[:3]  # same sizes, same test accuracy at 8 and 12
+
+
+def test_random_strategy_never_scores_the_pool(toy_featureset, monkeypatch):
+    from edgedistill.training import TrainedModel
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("random acquisition ran the model over the pool")
+
+    monkeypatch.setattr(TrainedModel, "predict_proba", refuse)
+    pool = toy_featureset.by_split("train")
+    result = run_active_learning(pool, "cnn4", ALConfig(strategy="random", budget="16", rounds=2, seed=4),
+                                 tiny_train_config(1), model_kwargs=TINY)
+    assert [r["n_labelled"] for r in result.rounds] == [4, 10, 16] and len(np.unique(result.indices)) == 16
 
 
 def test_warm_start_and_entropy_respect_the_budget(toy_featureset):
