@@ -212,7 +212,7 @@ def write_report(results: list[dict], ipcs: list[int], settings: dict, args, tag
               "Mean ± std over seeds; each seed draws its own random subset and distils its own coreset.\n",
               f"Command: `python benchmarks/rfad_quality.py --dataset {args.dataset}"
               + (f" --split {args.split}" if args.dataset == "fsdd" else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
-              f"--steps {args.steps} --init {args.init}`\n"]
+              f"--steps {args.steps} --init {args.init}" + (f" --full-epochs {args.full_epochs}" if args.full_epochs != 10 else "") + "`\n"]
     (RESULTS / f"rfad_quality_{tag}.md").write_text("\n".join(header + lines) + "\n")
     print("\n".join(lines))
 
