@@ -56,10 +56,9 @@ def rfad_config(job: dict, args: dict):
                       eval_every=args["eval_every"], device=args["device"])
 
 
-def training_set(job: dict, train, valid, args: dict):
-    """(x, y, KRR targets or None, extra figures) of one job's training data."""
+def training_set(job: dict, train, valid, args: dict, mean: np.ndarray, std: np.ndarray):
+    """(x, y, KRR targets or None, extra figures) of one job's training data; mean/std: train band stats."""
     from edgedistill.methods.rfad import distill, initial_coreset
-    from edgedistill.methods.random_features import band_stats
     from edgedistill.runs import balanced_indices
 
     if job["kind"] == "full":
@@ -69,7 +68,6 @@ def training_set(job: dict, train, valid, args: dict):
         return np.asarray(train.x[index]), train.y[index], None, {}
     config = rfad_config(job, args)
     if job["kind"] == "kmeans":
-        mean, std = band_stats(train.x)
         z, y = initial_coreset(train, config, mean, std)
         return (z * std[:, None] + mean[:, None]).astype(np.float32), y, None, {}
     coreset = distill(train, config, progress=False, valid=valid)
@@ -97,10 +95,10 @@ def run_job(job: dict, cache: str, work: str, args: dict) -> dict:
 
     feats = FeatureSet.load(cache, mmap=False)
     train, valid, test = feats.by_split("train"), feats.by_split("valid"), feats.by_split("test")
-    start = time.perf_counter()
-    x, y, targets, result = training_set(job, train, valid, args)
-    result = {**job, **result, "n": int(len(y)), "seconds_data": time.perf_counter() - start}
     mean, std = band_stats(train.x)
+    start = time.perf_counter()
+    x, y, targets, result = training_set(job, train, valid, args, mean, std)
+    result = {**job, **result, "n": int(len(y)), "seconds_data": time.perf_counter() - start}
     krr_targets = targets if targets is not None else regression_targets(y, train.n_classes).numpy()
     result["krr_accuracy"] = krr_score(x, krr_targets, test.x, test.y, rfad_config(job, args).random_features(), mean, std,
                                        draws=args["draws"], seed=job["seed"])["accuracy"]

@@ -125,7 +125,7 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
                                      min_steps=settings["min_steps"])
         n, metrics = len(result.indices), result.rounds[-1]
         record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy", "uar")} for r in result.rounds]
-        record["points"] = [{"n_samples": b, "accuracy": result.at_budget(b)["accuracy"], "uar": result.at_budget(b)["uar"],
+        record["points"] = [{"n_samples": b, **{k: result.at_budget(b)[k] for k in ("accuracy", "uar")},
                              "class_counts": np.bincount(train.y[result.indices[:b]], minlength=train.n_classes).tolist()}
                             for b in result.budgets]
     else:

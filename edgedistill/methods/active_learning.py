@@ -176,9 +176,13 @@ class ALResult:
 
     indices: np.ndarray
     rounds: list[dict[str, Any]]
-    budget: int
-    budgets: list[int] = dataclasses.field(default_factory=list)
+    budgets: list[int]
     trained: Any = None
+
+    @property
+    def budget(self) -> int:
+        """The largest budget: where the run stopped."""
+        return self.budgets[-1]
 
     def at_budget(self, budget: int) -> dict[str, Any]:
         """The record of the round that ended with exactly `budget` samples labelled."""
@@ -251,4 +255,4 @@ def run_active_learning(
     budget = budgets[-1]
     if len(labelled) != budget or len(np.unique(labelled)) != budget:
         raise RuntimeError(f"active learning labelled {len(labelled)} samples for a budget of {budget}")  # a bug, not user input
-    return ALResult(indices=labelled, rounds=rounds, budget=budget, budgets=budgets, trained=trained)
+    return ALResult(indices=labelled, rounds=rounds, budgets=budgets, trained=trained)

@@ -19,9 +19,9 @@ class QuickstartConfig:
     clips per step. rfad_time_pool: a kernel averaged over time (words sit anywhere in the 1 s
     clip; KRR on all training clips: 0.42 with it, 0.23 without). rfad_init: where the coreset
     starts ("kmeans": the clips nearest k-means centroids of each class; "real": random clips).
-    model / width / epochs: the
-    classifier trained on the coreset, on random real clips and on the full train split;
-    min_steps: a floor on optimiser steps, so a 100-clip set gets as many updates as it needs.
+    model / width / epochs: the classifier trained on the coreset, on random real clips and on
+    the full train split; min_steps: a floor on optimiser steps, so a 100-clip set gets as many
+    updates as it needs.
     formats / int8: what is exported. device_epochs: epochs of on-device `full` training.
     bench_runs: timed inferences per exported file. seed: every stage's seed. workers:
     synthesis and feature-extraction processes.
@@ -53,8 +53,10 @@ class QuickstartConfig:
         for name in ("per_word", "ipc", "rfad_steps", "rfad_batch", "width", "epochs", "seeds", "device_epochs", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
-        if self.rfad_init not in ("real", "kmeans", "noise"):
-            raise ValueError(f"quickstart rfad_init {self.rfad_init!r} unknown; choose real, kmeans or noise")
+        from edgedistill.methods.rfad import INITS  # torch-free at import
+
+        if self.rfad_init not in INITS:
+            raise ValueError(f"quickstart rfad_init {self.rfad_init!r} unknown; choose one of {', '.join(INITS)}")
 
     @classmethod
     def tiny(cls, **changes: Any) -> "QuickstartConfig":
