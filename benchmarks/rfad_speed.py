@@ -2,11 +2,13 @@
 
 10 classes x {2, 10, 50} samples per class on 1 s keyword features (40 x 101 MFCC), real batch
 of 128 random feature maps. The reference evaluates the same N nets one at a time (slices of
-the same seeded weights) and is otherwise identical (same KRR solve, same loss), so the two
-losses must agree to 1e-5; the table reports both times and the speed-up. Writes
+the same seeded weights) and is otherwise identical (same KRR solve, same loss), so the
+losses must agree to 1e-5; the table reports the library's batched nets eager and through
+torch.compile (`RFADConfig.compile`, its one-off compile time in its own column) against the
+loop, run with the library's chunking and on the whole batch. Writes
 benchmarks/results/rfad_speed.{md,json}.
 
-    python benchmarks/rfad_speed.py [--steps 3] [--threads 1] [--device auto]
+    python benchmarks/rfad_speed.py [--steps 3] [--threads 1] [--device auto] [--no-compile]
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ class LoopNets(nn.Module):
         return torch.cat(outs, dim=1) * self.b.scale
 
 
-def time_steps(nets, xb, yb, z0, targets, log_scale, config, steps: int) -> tuple[float, float]:
-    """Median seconds of one forward+backward step on the coreset, and the first step's loss."""
+def time_steps(nets, xb, yb, z0, targets, log_scale, config, steps: int) -> tuple[float, float, float]:
+    """Median seconds of one forward+backward step on the coreset, the first step's loss and its seconds."""
     times, first = [], None
     for _ in range(steps + 1):  # first call warms up
         z = z0.clone().requires_grad_(True)
@@ -66,7 +68,7 @@ def time_steps(nets, xb, yb, z0, targets, log_scale, config, steps: int) -> tupl
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
         first = float(loss.detach()) if first is None else first
-    return float(np.median(times[1:])), first
+    return float(np.median(times[1:])), first, times[0]
 
 
 def main() -> None:
@@ -76,6 +78,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--load-note", default="CPU shared with other jobs", help="what else ran, for the table header")
     parser.add_argument("--ipc", default="2,10,50", help="comma-separated samples per class (default 2,10,50)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the torch.compile path (default on)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -90,13 +94,21 @@ def main() -> None:
         z0 = torch.as_tensor(rng.standard_normal((ipc * n_classes, *shape)), dtype=torch.float32, device=device)
         targets = regression_targets(np.repeat(np.arange(n_classes), ipc), n_classes).to(device)
         log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, device=device)
-        ours, loss_ours = time_steps(nets, xb, yb, z0, targets, log_scale, config, args.steps)
-        ref, loss_ref = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
+        ours, loss_ours, _ = time_steps(nets, xb, yb, z0, targets, log_scale, config, args.steps)
+        ref, loss_ref, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
         whole = dataclasses.replace(config, chunk=max(config.batch_size, len(z0)))  # every net on the whole batch at once
-        plain, loss_plain = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, whole, args.steps)
-        rows.append({"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
-                     "loop_plain_s": plain, "speedup_plain": plain / ours, "loss_batched": loss_ours, "loss_loop": loss_ref,
-                     "loss_abs_diff": max(abs(loss_ours - loss_ref), abs(loss_ours - loss_plain))})
+        plain, loss_plain, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, whole, args.steps)
+        row = {"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
+               "loop_plain_s": plain, "speedup_plain": plain / ours, "loss_batched": loss_ours, "loss_loop": loss_ref}
+        losses = [loss_ref, loss_plain]
+        if args.compile:
+            compiled = random_feature_nets(shape, config.random_features(), seed=1, device=device, compile_rows=config.chunk)
+            fast, loss_fast, first = time_steps(compiled, xb, yb, z0, targets, log_scale, config, args.steps)
+            row.update(compiled_s=fast, compile_first_step_s=first, speedup_compiled=ref / fast,
+                       speedup_compiled_plain=plain / fast, loss_compiled=loss_fast)
+            losses.append(loss_fast)
+        row["loss_abs_diff"] = max(abs(loss_ours - other) for other in losses)
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
         write_tables(rows, device, args)
 
@@ -112,11 +124,18 @@ def write_tables(rows: list[dict], device, args) -> None:
              f"Machine: {machine}; {date}. 10 classes, features 40x101, real batch 128, N={cfg.n_nets} nets, "
              f"width {cfg.width}, depth {cfg.depth}, M={cfg.n_features}; median of {args.steps} steps (forward+backward).\n",
              "The loop reference runs each net on its own, with the library's row chunking (`chunk` rows per call) "
-             "and, in the last columns, on the whole batch in one call per net.\n",
-             "| ipc | coreset | batched (s/step) | loop, chunked (s/step) | speed-up | loop, whole batch (s/step) | speed-up | |loss diff| |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['ipc']} | {r['coreset']} | {r['batched_s']:.3f} | {r['loop_s']:.3f} | {r['speedup']:.2f}x | "
-              f"{r['loop_plain_s']:.3f} | {r['speedup_plain']:.2f}x | {r['loss_abs_diff']:.1e} |" for r in rows]
+             "or on the whole batch in one call per net. Speed-ups are loop time / batched time; \"compiled\" is the "
+             "same batched nets through torch.compile (`distill --compile`), timed after its first (compiling) step, "
+             "whose seconds are in the last column.\n",
+             "| ipc | coreset | loop, chunked (s/step) | loop, whole batch (s/step) | batched (s/step) | speed-up vs chunked | "
+             "vs whole | compiled (s/step) | speed-up vs chunked | vs whole | |loss diff| | first compiled step (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fast = (f"{r['compiled_s']:.3f} | {r['speedup_compiled']:.2f}x | {r['speedup_compiled_plain']:.2f}x"
+                if "compiled_s" in r else "- | - | -")
+        lines.append(f"| {r['ipc']} | {r['coreset']} | {r['loop_s']:.3f} | {r['loop_plain_s']:.3f} | {r['batched_s']:.3f} | "
+                     f"{r['speedup']:.2f}x | {r['speedup_plain']:.2f}x | {fast} | {r['loss_abs_diff']:.1e} | "
+                     f"{r.get('compile_first_step_s', float('nan')):.1f} |")
     (RESULTS / "rfad_speed.md").write_text("\n".join(lines) + "\n")
 
 

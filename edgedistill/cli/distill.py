@@ -56,6 +56,7 @@ def distill(
     eval_every: Annotated[int, typer.Option(help="Steps between validation scores (needs a valid split).", rich_help_panel=RFAD)] = 50,
     patience: Annotated[int, typer.Option(help="Validation scores without improvement before stopping (0 = never).", rich_help_panel=RFAD)] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.", rich_help_panel=RFAD)] = 200,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="Run the random nets through torch.compile: ~1.6x faster steps on CPU after a one-off compile (~15-60 s; needs a C++ compiler), same loss to ~1e-7. Worth it from a few dozen steps on.", rich_help_panel=RFAD)] = False,
 ) -> None:
     """Distil the feature cache's train split into a coreset (rfad) or a generator (gan).
 
@@ -79,7 +80,7 @@ def distill(
     config = RFADConfig(ipc=ipc, steps=steps, lr=lr, label_lr=label_lr, batch_size=batch_size, n_nets=n_nets, width=width,
                         depth=depth, n_features=n_features, time_pool=time_pool, redraw_every=redraw_every, reg=reg, loss=loss,
                         learn_labels=learn_labels, init=init, eval_every=eval_every, patience=patience,
-                        checkpoint_every=checkpoint_every, device=device, threads=threads, seed=seed)
+                        checkpoint_every=checkpoint_every, compile=compile, device=device, threads=threads, seed=seed)
     checkpoint = out.with_name(f"{out.name}.ckpt.npz")
     if checkpoint.exists() and not resume:
         raise ValueError(f"checkpoint {checkpoint} exists from an earlier run: pass --resume to continue it, or delete it")

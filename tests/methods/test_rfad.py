@@ -111,3 +111,23 @@ def test_killed_run_resumes_to_the_same_coreset(splits, tmp_path, monkeypatch):
 
     with pytest.raises(ValueError, match="other RFAD settings"):
         distill(train, RFADConfig.from_dict({**config.to_dict(), "lr": 0.5}), progress=False, checkpoint=ckpt)
+
+
+def test_compiled_run_gives_the_same_coreset(splits):
+    """`compile=True` (torch.compile'd nets) ends with the eager run's coreset, to float tolerance."""
+    train, valid, _ = splits
+    config = RFADConfig(ipc=1, steps=3, lr=0.1, eval_every=3, **SMALL)
+    eager = distill(train, config, progress=False, valid=valid)
+    compiled = distill(train, RFADConfig.from_dict({**config.to_dict(), "compile": True}), progress=False, valid=valid)
+    np.testing.assert_allclose(compiled.x, eager.x, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="compile"):
+        RFADConfig(compile="yes")
+
+
+def test_starting_coreset_is_kept_when_never_beaten(splits):
+    """Validation scores the starting coreset too: if no later step beats it, it is the result."""
+    train, valid, _ = splits
+    config = RFADConfig(ipc=1, steps=4, lr=1e-9, eval_every=2, **SMALL)
+    coreset = distill(train, config, progress=False, valid=valid)
+    assert coreset.meta.metrics["best_step"] == 0
+    assert [h["step"] for h in coreset.meta.extra["history"] if "valid_accuracy" in h] == [2, 4]
