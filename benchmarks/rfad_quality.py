@@ -53,7 +53,7 @@ def rfad_config(job: dict, args: dict):
 
     return RFADConfig(ipc=max(job["ipc"], 1), steps=args["steps"], lr=args["lr"], batch_size=args["batch_size"],
                       time_pool=args["time_pool"], init=args["init"], seed=job["seed"], threads=args["threads"],
-                      eval_every=args["eval_every"], device=args["device"])
+                      eval_every=args["eval_every"], device=args["device"], compile=args.get("compile", False))
 
 
 def training_set(job: dict, train, valid, args: dict, mean: np.ndarray, std: np.ndarray):
@@ -165,11 +165,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    parser.add_argument("--compile", action="store_true",
+                        help="RFAD through torch.compile (faster steps, same results to float tolerance)")
     parser.add_argument("--work", default="/tmp/edgedistill-rfad-quality", help="cache of features and job results")
     parser.add_argument("--summarise-only", action="store_true", help="write the tables from the finished jobs in --work")
     args = parser.parse_args()
     settings = {k: v for k, v in vars(args).items()
-                if k not in ("work", "summarise_only", "workers", "ipc", "seeds", "kinds", "full_seeds")}
+                if k not in ("work", "summarise_only", "workers", "ipc", "seeds", "kinds", "full_seeds", "compile")}
     tag = args.dataset if args.dataset == "synth" else f"fsdd-{args.split}"
     work = Path(args.work) / tag
     work.mkdir(parents=True, exist_ok=True)
@@ -187,7 +189,8 @@ def main() -> None:
     else:
         with ProcessPoolExecutor(args.workers) as pool:
             results = []
-            for result in pool.map(run_job, jobs, [str(cache)] * len(jobs), [str(work)] * len(jobs), [settings] * len(jobs)):
+            for result in pool.map(run_job, jobs, [str(cache)] * len(jobs), [str(work)] * len(jobs),
+                                   [{**settings, "compile": args.compile}] * len(jobs)):
                 print(json.dumps(result), flush=True)
                 results.append(result)
     write_report(results, ipcs, settings, args, tag)
