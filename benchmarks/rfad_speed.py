@@ -8,7 +8,7 @@ torch.compile (`RFADConfig.compile`, its one-off compile time in its own column)
 loop, run with the library's chunking and on the whole batch. Writes
 benchmarks/results/rfad_speed.{md,json}.
 
-    python benchmarks/rfad_speed.py [--steps 3] [--threads 1] [--device auto] [--no-compile]
+    python benchmarks/rfad_speed.py [--steps 3] [--threads 1,2] [--device auto] [--no-compile]
 """
 
 from __future__ import annotations
@@ -74,52 +74,60 @@ def time_steps(nets, xb, yb, z0, targets, log_scale, config, steps: int) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (default 3)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", default="1", help="torch CPU threads, comma-separated: one table each (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--load-note", default="CPU shared with other jobs", help="what else ran, for the table header")
     parser.add_argument("--ipc", default="2,10,50", help="comma-separated samples per class (default 2,10,50)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the torch.compile path (default on)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    rng = np.random.default_rng(0)
     n_classes, shape = 10, (40, 101)
-    rows = []
-    for ipc in [int(v) for v in args.ipc.split(",")]:
-        config = RFADConfig(ipc=ipc, batch_size=128, device=str(device))
-        nets = random_feature_nets(shape, config.random_features(), seed=1, device=device)
-        xb = torch.as_tensor(rng.standard_normal((config.batch_size, *shape)), dtype=torch.float32, device=device)
-        yb = torch.as_tensor(rng.integers(0, n_classes, config.batch_size), device=device)
-        z0 = torch.as_tensor(rng.standard_normal((ipc * n_classes, *shape)), dtype=torch.float32, device=device)
-        targets = regression_targets(np.repeat(np.arange(n_classes), ipc), n_classes).to(device)
-        log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, device=device)
-        ours, loss_ours, _ = time_steps(nets, xb, yb, z0, targets, log_scale, config, args.steps)
-        ref, loss_ref, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
-        whole = dataclasses.replace(config, chunk=max(config.batch_size, len(z0)))  # every net on the whole batch at once
-        plain, loss_plain, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, whole, args.steps)
-        row = {"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
-               "loop_plain_s": plain, "speedup_plain": plain / ours, "loss_batched": loss_ours, "loss_loop": loss_ref}
-        losses = [loss_ref, loss_plain]
-        if args.compile:
-            compiled = random_feature_nets(shape, config.random_features(), seed=1, device=device, compile_rows=config.chunk)
-            fast, loss_fast, first = time_steps(compiled, xb, yb, z0, targets, log_scale, config, args.steps)
-            row.update(compiled_s=fast, compile_first_step_s=first, speedup_compiled=ref / fast,
-                       speedup_compiled_plain=plain / fast, loss_compiled=loss_fast)
-            losses.append(loss_fast)
-        row["loss_abs_diff"] = max(abs(loss_ours - other) for other in losses)
-        rows.append(row)
-        print(json.dumps(rows[-1]), flush=True)
-        write_tables(rows, device, args)
+    tables: dict[int, list[dict]] = {}
+    for threads in [int(v) for v in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        rng = np.random.default_rng(0)
+        rows = tables.setdefault(threads, [])
+        for ipc in [int(v) for v in args.ipc.split(",")]:
+            rows.append(time_setting(ipc, n_classes, shape, rng, device, args))
+            print(json.dumps({"threads": threads, **rows[-1]}), flush=True)
+            write_tables(tables, device, args)
 
 
-def write_tables(rows: list[dict], device, args) -> None:
-    """benchmarks/results/rfad_speed.{json,md} from the rows measured so far."""
-    machine = f"{platform.machine()} {platform.processor() or ''}, device {device}, {args.threads} torch thread(s), {args.load_note}"
+def time_setting(ipc: int, n_classes: int, shape: tuple[int, int], rng, device, args) -> dict:
+    """One table row: seconds per step of the batched (eager, compiled) nets and the two loops at `ipc`."""
+    config = RFADConfig(ipc=ipc, batch_size=128, device=str(device))
+    nets = random_feature_nets(shape, config.random_features(), seed=1, device=device)
+    xb = torch.as_tensor(rng.standard_normal((config.batch_size, *shape)), dtype=torch.float32, device=device)
+    yb = torch.as_tensor(rng.integers(0, n_classes, config.batch_size), device=device)
+    z0 = torch.as_tensor(rng.standard_normal((ipc * n_classes, *shape)), dtype=torch.float32, device=device)
+    targets = regression_targets(np.repeat(np.arange(n_classes), ipc), n_classes).to(device)
+    log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, device=device)
+    ours, loss_ours, _ = time_steps(nets, xb, yb, z0, targets, log_scale, config, args.steps)
+    ref, loss_ref, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, config, args.steps)
+    whole = dataclasses.replace(config, chunk=max(config.batch_size, len(z0)))  # every net on the whole batch at once
+    plain, loss_plain, _ = time_steps(LoopNets(nets), xb, yb, z0, targets, log_scale, whole, args.steps)
+    row = {"ipc": ipc, "coreset": ipc * n_classes, "batched_s": ours, "loop_s": ref, "speedup": ref / ours,
+           "loop_plain_s": plain, "speedup_plain": plain / ours, "loss_batched": loss_ours, "loss_loop": loss_ref}
+    losses = [loss_ref, loss_plain]
+    if args.compile:
+        compiled = random_feature_nets(shape, config.random_features(), seed=1, device=device, compile_rows=config.chunk)
+        fast, loss_fast, first = time_steps(compiled, xb, yb, z0, targets, log_scale, config, args.steps)
+        row.update(compiled_s=fast, compile_first_step_s=first, speedup_compiled=ref / fast,
+                   speedup_compiled_plain=plain / fast, loss_compiled=loss_fast)
+        losses.append(loss_fast)
+    row["loss_abs_diff"] = max(abs(loss_ours - other) for other in losses)
+    return row
+
+
+def write_tables(tables: dict[int, list[dict]], device, args) -> None:
+    """benchmarks/results/rfad_speed.{json,md} from the rows measured so far, one table per thread count."""
+    machine = f"{platform.machine()} {platform.processor() or ''}, device {device}, {args.load_note}"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cfg = RFADConfig()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rfad_speed.json").write_text(json.dumps({"machine": machine, "date": date, "rows": rows}, indent=2) + "\n")
+    (RESULTS / "rfad_speed.json").write_text(json.dumps({"machine": machine, "date": date,
+                                                          "tables": {str(t): rows for t, rows in tables.items()}}, indent=2) + "\n")
     lines = [f"# RFAD seconds per step: batched nets vs a loop over nets\n",
              f"Machine: {machine}; {date}. 10 classes, features 40x101, real batch 128, N={cfg.n_nets} nets, "
              f"width {cfg.width}, depth {cfg.depth}, M={cfg.n_features}; median of {args.steps} steps (forward+backward).\n",
@@ -127,16 +135,22 @@ def write_tables(rows: list[dict], device, args) -> None:
              "or on the whole batch in one call per net. Speed-ups are loop time / batched time; \"compiled\" is the "
              "same batched nets through torch.compile (`distill --compile`), timed after its first (compiling) step, "
              "whose seconds are in the last column.\n",
-             "| ipc | coreset | loop, chunked (s/step) | loop, whole batch (s/step) | batched (s/step) | speed-up vs chunked | "
-             "vs whole | compiled (s/step) | speed-up vs chunked | vs whole | |loss diff| | first compiled step (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        fast = (f"{r['compiled_s']:.3f} | {r['speedup_compiled']:.2f}x | {r['speedup_compiled_plain']:.2f}x"
-                if "compiled_s" in r else "- | - | -")
-        lines.append(f"| {r['ipc']} | {r['coreset']} | {r['loop_s']:.3f} | {r['loop_plain_s']:.3f} | {r['batched_s']:.3f} | "
-                     f"{r['speedup']:.2f}x | {r['speedup_plain']:.2f}x | {fast} | {r['loss_abs_diff']:.1e} | "
-                     f"{r.get('compile_first_step_s', float('nan')):.1f} |")
+             ]
+    header = ("| ipc | coreset | loop, chunked (s/step) | loop, whole batch (s/step) | batched (s/step) | speed-up vs chunked | "
+              "vs whole | compiled (s/step) | speed-up vs chunked | vs whole | |loss diff| | first compiled step (s) |")
+    for threads, rows in tables.items():
+        lines += [f"\n## {threads} torch thread(s)\n", header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [table_row(r) for r in rows]
     (RESULTS / "rfad_speed.md").write_text("\n".join(lines) + "\n")
+
+
+def table_row(r: dict) -> str:
+    """One Markdown row of the speed table."""
+    fast = (f"{r['compiled_s']:.3f} | {r['speedup_compiled']:.2f}x | {r['speedup_compiled_plain']:.2f}x"
+            if "compiled_s" in r else "- | - | -")
+    return (f"| {r['ipc']} | {r['coreset']} | {r['loop_s']:.3f} | {r['loop_plain_s']:.3f} | {r['batched_s']:.3f} | "
+            f"{r['speedup']:.2f}x | {r['speedup_plain']:.2f}x | {fast} | {r['loss_abs_diff']:.1e} | "
+            f"{r.get('compile_first_step_s', float('nan')):.1f} |")
 
 
 if __name__ == "__main__":
