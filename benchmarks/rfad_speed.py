@@ -150,7 +150,7 @@ def table_row(r: dict) -> str:
             if "compiled_s" in r else "- | - | -")
     return (f"| {r['ipc']} | {r['coreset']} | {r['loop_s']:.3f} | {r['loop_plain_s']:.3f} | {r['batched_s']:.3f} | "
             f"{r['speedup']:.2f}x | {r['speedup_plain']:.2f}x | {fast} | {r['loss_abs_diff']:.1e} | "
-            f"{r.get('compile_first_step_s', float('nan')):.1f} |")
+            + (f"{r['compile_first_step_s']:.1f} |" if "compile_first_step_s" in r else "- |"))
 
 
 if __name__ == "__main__":
