@@ -61,7 +61,8 @@ def distill(
     """Distil the feature cache's train split into a coreset (rfad) or a generator (gan).
 
     The valid split, when present, picks the best coreset (and early stopping). The artifact
-    records every setting; a stopped run continues with --resume.
+    records every setting and holds history.png (loss and validation accuracy per step, one
+    synthetic feature map per class); a stopped run continues with --resume.
     """
     from edgedistill.methods import METHODS
 
@@ -89,7 +90,7 @@ def distill(
     coreset = METHODS.get_entry("rfad")(train, config, progress=not quiet, valid=valid, checkpoint=checkpoint)
     meta = coreset.meta
     save_coreset(out, coreset, method=meta.method, seed=seed, source_manifest_hash=meta.source_manifest_hash,
-                 metrics=meta.metrics, extra=meta.extra)
+                 metrics=meta.metrics, extra=meta.extra, plot=True)
     checkpoint.unlink(missing_ok=True)
     log.print(f"wrote {out}")
     result = {"out": str(out), "method": "rfad", "ipc": ipc, "n_samples": int(len(coreset.y)), **meta.metrics}

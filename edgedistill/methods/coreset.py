@@ -1,7 +1,8 @@
 """The coreset artifact (schema ``edgedistill.coreset``): reading and writing, one place.
 
 Payload ``coreset.npz``: ``x`` float32 (M, F, T) synthetic feature maps, ``y`` int64 (M,) class
-indices, optional ``y_soft`` float32 (M, C) learned labels. numpy only: must not import torch.
+indices, optional ``y_soft`` float32 (M, C) learned labels; optionally ``history.png`` (see
+`coreset_plot`). numpy (and matplotlib for the plot) only: must not import torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
 from edgedistill.features import FeatureConfig
+from edgedistill.methods.coreset_plot import PLOT_FILE, plot_distillation
 
 SCHEMA = "edgedistill.coreset"
 PAYLOAD = "coreset.npz"
@@ -36,7 +38,13 @@ class Coreset:
 
 def save_coreset(out: str | Path, coreset: Coreset, method: dict[str, Any], seed: int | None,
                  source_manifest_hash: str | None, metrics: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+                 extra: dict[str, Any] | None = None, plot: bool = False) -> Path:
+    """Write the coreset artifact; `plot`: also ``history.png`` (the run's curves and one feature map
+    per class) from ``extra["history"]``, as `coreset_plot.plot_distillation` draws it."""
+    history = (extra or {}).get("history") or []
+    plot = plot and bool(history)
+    if plot:
+        extra = {**(extra or {}), "plot": PLOT_FILE}
     meta = Meta(schema=SCHEMA, feature_config=coreset.config.to_dict(), feature_id=coreset.config.feature_id,
                 labels=list(coreset.labels), method=method, seed=seed, source_manifest_hash=source_manifest_hash,
                 metrics=metrics or {}, extra={"payload": PAYLOAD, "n_samples": int(len(coreset.y)), "ipc": coreset.ipc,
@@ -44,7 +52,15 @@ def save_coreset(out: str | Path, coreset: Coreset, method: dict[str, Any], seed
     arrays = {"x": coreset.x.astype(np.float32), "y": coreset.y.astype(np.int64)}
     if coreset.y_soft is not None:
         arrays["y_soft"] = coreset.y_soft.astype(np.float32)
-    return write_artifact(out, meta, lambda tmp: np.savez(tmp / PAYLOAD, **arrays))
+
+    def payload(tmp: Path) -> None:
+        np.savez(tmp / PAYLOAD, **arrays)
+        if plot:
+            title = f"{method.get('name', 'coreset')}: {coreset.ipc} per class, {len(coreset.y)} feature maps"
+            plot_distillation(coreset.x, coreset.y, list(coreset.labels), history, tmp / PLOT_FILE, title,
+                              (metrics or {}).get("best_step"))
+
+    return write_artifact(out, meta, payload)
 
 
 def load_coreset(path: str | Path, features: FeatureConfig | str | None = None, labels: list[str] | None = None) -> Coreset:

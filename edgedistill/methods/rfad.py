@@ -261,6 +261,7 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     if valid_phi is not None and state["step"] == 0:
         # the starting coreset is a candidate too: a run that never beats it keeps it
         state.update(best_accuracy=validate(), best_step=0)
+        state["history"].append({"step": 0, "valid_accuracy": state["best_accuracy"]})
     n_train = len(train)
     bar = _progress(progress, config.steps, state["step"])
     nets = None

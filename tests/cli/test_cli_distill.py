@@ -22,6 +22,8 @@ def test_distill_then_krr_score(toy_features_dir, tmp_path):
     assert data["n_samples"] == 8 and data["steps_run"] == 4 and 0 <= data["valid_krr_accuracy"] <= 1
     meta = json.loads((out / "meta.json").read_text())
     assert meta["schema"] == "edgedistill.coreset" and meta["method"]["config"]["width"] == 4
+    assert meta["plot"] == "history.png"
+    assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the run's curves and feature maps
     assert not (tmp_path / "cs.ckpt.npz").exists()
 
     score = runner.invoke(app, ["krr-score", str(out), "--features", str(toy_features_dir), "--draws", "2",

@@ -64,8 +64,8 @@ def test_coreset_beats_random_real_samples(splits):
     coreset = distill(train, config, progress=False, valid=valid)
     assert coreset.x.shape == (4, *train.config.shape) and coreset.x.dtype == np.float32
     assert list(coreset.y) == [0, 1, 2, 3]
-    history = coreset.meta.extra["history"]
-    assert history[-1]["loss"] < history[0]["loss"]
+    losses = [h["loss"] for h in coreset.meta.extra["history"] if "loss" in h]
+    assert losses[-1] < losses[0]
     distilled = score_coreset(coreset, test, draws=3, device="cpu")["accuracy"]
     baseline = np.mean([score_coreset(random_subset(train, 1, s), test, draws=3, seed=s, device="cpu")["accuracy"]
                         for s in range(5)])
@@ -130,4 +130,4 @@ def test_starting_coreset_is_kept_when_never_beaten(splits):
     config = RFADConfig(ipc=1, steps=4, lr=1e-9, eval_every=2, **SMALL)
     coreset = distill(train, config, progress=False, valid=valid)
     assert coreset.meta.metrics["best_step"] == 0
-    assert [h["step"] for h in coreset.meta.extra["history"] if "valid_accuracy" in h] == [2, 4]
+    assert [h["step"] for h in coreset.meta.extra["history"] if "valid_accuracy" in h] == [0, 2, 4]
