@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -113,13 +114,18 @@ class RandomFeatureNets(nn.Module):
         """Φ of already-normalised features z = (x - mean) / std (what RFAD optimises)."""
         weights = (*self.convs(), self.head)
         args = (self.config.n_nets, self.config.width, self.config.time_pool, self.scale, self.im2col)
-        if not self.compile_rows:
+        if not self.compile_rows or _COMPILE_FAILURE:
             return _phi(z, weights, *args)
         rows = len(z)  # pad to a multiple of compile_rows: one compiled shape, no recompiles
         pad = -rows % self.compile_rows
-        if pad:
-            z = torch.cat([z, z.new_zeros(pad, *z.shape[1:])])
-        return _compiled_phi()(z, weights, *args)[:rows]
+        padded = torch.cat([z, z.new_zeros(pad, *z.shape[1:])]) if pad else z
+        try:
+            return _compiled_phi()(padded, weights, *args)[:rows]
+        except Exception as err:  # no C++ compiler (CPU) or Triton (CUDA), or an inductor bug
+            _COMPILE_FAILURE.append(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+            warnings.warn(f"torch.compile of the random nets failed ({_COMPILE_FAILURE[0]}); continuing without "
+                          "compiling (same numbers, slower steps)", RuntimeWarning, stacklevel=2)
+            return _phi(z, weights, *args)
 
 
 def _first_conv(z: torch.Tensor, weight: torch.Tensor, im2col: bool) -> torch.Tensor:
@@ -158,6 +164,9 @@ def _phi(z: torch.Tensor, weights: tuple[torch.Tensor, ...], n_nets: int, width:
     return phi.transpose(0, 1).flatten(1) * scale
 
 
+_COMPILE_FAILURE: list[str] = []  # set once torch.compile failed in this process: later calls run eagerly
+
+
 @functools.lru_cache(maxsize=1)
 def _compiled_phi():
     """`_phi` through torch.compile (inductor), built once per process; shapes are static."""
@@ -175,7 +184,8 @@ def random_feature_nets(input_shape: tuple[int, int], config: RandomFeatureConfi
     torch.compile (inductor fuses ReLU and pooling into the convolutions' passes: measured ~1.6x
     faster forward+backward on CPU; the first call compiles, ~15-60 s, once per process and
     shape), padding every call's rows to a multiple of it so one compiled shape serves all
-    calls; pass the chunk size the nets are called with.
+    calls; pass the chunk size the nets are called with. If compiling fails (no C++ compiler or
+    Triton), a RuntimeWarning says why and the nets run uncompiled, with the same numbers.
     """
     if compile_rows is not None and (not isinstance(compile_rows, int) or compile_rows < 1):
         raise ValueError(f"random features: compile_rows must be a positive integer or None, got {compile_rows!r}")

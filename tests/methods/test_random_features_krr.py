@@ -57,6 +57,23 @@ def test_compiled_nets_match_eager_values_and_gradients(rng):
         random_feature_nets(small, CFG, seed=4, compile_rows=0)
 
 
+def test_failed_compile_falls_back_to_eager_with_a_warning(rng, monkeypatch):
+    from edgedistill.methods import random_features
+
+    def broken():
+        def fail(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return fail
+
+    monkeypatch.setattr(random_features, "_compiled_phi", broken)
+    monkeypatch.setattr(random_features, "_COMPILE_FAILURE", [])
+    small = (8, 12)
+    z = torch.as_tensor(rng.normal(size=(3, *small)), dtype=torch.float32)
+    with pytest.warns(RuntimeWarning, match="No working C\\+\\+ compiler"):
+        phi = random_feature_nets(small, CFG, seed=4, compile_rows=4).from_normalized(z)
+    np.testing.assert_array_equal(phi.numpy(), random_feature_nets(small, CFG, seed=4).from_normalized(z).numpy())
+
+
 def test_nets_are_seeded():
     a, b, c = (random_feature_nets(SHAPE, CFG, seed=s) for s in (1, 1, 2))
     assert torch.equal(a.head, b.head) and not torch.equal(a.head, c.head)
