@@ -48,9 +48,10 @@ class RFADConfig:
     (fixed nets); patience: evaluations without improvement before stopping (0 = never).
     checkpoint_every: steps between checkpoints. chunk: rows per feature pass (small is faster on
     CPU; coresets over 512 rows are also checkpointed per 512 rows so memory stays bounded).
-    compile: run the random nets through torch.compile (same loss to ~1e-7; measured ~1.6x
-    faster forward+backward on CPU after a one-off compile of ~15-60 s, so worth it for runs of
-    more than a few dozen steps; needs a C++ compiler on CPU, Triton on CUDA).
+    compile: run the random nets through torch.compile (same loss to float rounding; on one CPU
+    thread the coreset's forward+backward measured ~1.6x faster, a whole step 1.2-1.4x, after a
+    one-off compile of ~15-60 s, so worth it from a few hundred steps; needs a C++ compiler on
+    CPU, Triton on CUDA; falls back to eager with a warning when compiling fails).
     device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). seed.
     """
 
@@ -205,8 +206,7 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     """Learn `config.ipc` synthetic feature maps per class from `train` (see the module docstring).
 
     valid: scored at the start and every `eval_every` steps by KRR on fixed random nets; the best
-    coreset (the starting one included) is kept
-    (and `patience` stops early). checkpoint: a `.npz` path written every `checkpoint_every`
+    coreset (the starting one included) is kept (and `patience` stops early). checkpoint: a `.npz` path written every `checkpoint_every`
     steps; if it exists, the run resumes from it (same config required). Returns the Coreset in
     raw feature space with `y_soft` = learned regression targets when `learn_labels`, and a
     `meta` holding the method config, normalisation and history for `save_coreset`.
