@@ -331,9 +331,12 @@ def write_summary(dataset: str) -> None:
              f"chance UAR {1 / first.get('n_classes', len(first['rows'])):.3f}. Train audio {audio / 1e6:.2f} MB, "
              f"train features {feats / 1e6:.2f} MB (float32). Downstream model: see each run's file; UAR on the test speakers. "
              "\"train s\" is downstream training wall time on a shared machine: compare within one run only.", "",
-             "| run | downstream | data | variant | L_SML pool, weight | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
+             "Critic: \"shared\" = one conv body for both heads, pooled over time and frequency, aux CE on real and "
+             "generated (runs before commit 1c50487); \"2-branch\" = each head on its own branch, pooled over time only, "
+             "aux CE on real only (lambda_ac_fake 0).", "",
+             "| run | critic | downstream | data | variant | L_SML pool, weight | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
              "| % of audio | % of features | speaker probe acc | critic aux CE real | critic aux UAR test | pool UAR on generated |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     real_done: set[str] = set()
     for path, result in zip(runs, results):
         args = result.get("args", {})
@@ -346,7 +349,8 @@ def write_summary(dataset: str) -> None:
             uses_pool = r["variant"].split()[0] in ("+SML", "both")
             pool = (f"{args.get('pool_model', 'SmallCNN (before 43123cf)')}, weight {args.get('lambda_sml', '1.0')}"
                     if uses_pool else "-")
-            cells = [path.stem.removeprefix(f"gan_{dataset}_"), args.get("downstream", "smallcnn"), r["data"], r["variant"], pool,
+            critic = ("2-branch" if "lambda_ac_fake" in args else "shared") if size else "-"
+            cells = [path.stem.removeprefix(f"gan_{dataset}_"), critic, args.get("downstream", "smallcnn"), r["data"], r["variant"], pool,
                      r.get("steps", args.get("steps", "-")) if size else "-", args.get("lr", "-") if size else "-", str(r["ppc"]),
                      f"{r['uar']:.3f}", f"{r['uar_std']:.3f} ({args.get('seeds', '?')})", f"{r['train_s']:.1f}",
                      str(r.get("gan_train_s", "-")), f"{size / 1e6:.2f}" if size else "-",
