@@ -9,10 +9,11 @@ two heads (Wasserstein score, auxiliary classifier), each on its own branch of t
 (width, F // 8, T // 8) is averaged over time only and flattened, so the frequency pattern,
 where a word or an emotion shows, reaches the heads; the score branch's vector is the embedding
 that feeds feature matching. Why two branches, not the usual shared body (measured on the
-synthesised keywords, 200-step runs): with one body pooled over time and frequency, the
-auxiliary cross-entropy on real clips stayed at ln 10 = 2.30 (critic UAR on held-out speakers
-0.11-0.16) whatever the pooling, learning rate or projection term: the Wasserstein/GP
-gradient owns the shared body. Alone as a classifier the frequency-keeping branch reaches
+synthesised keywords, 200-300-step runs, benchmarks/results/gan_synth_notes.md): with one
+body shared by both heads, the auxiliary cross-entropy on real clips stayed at ln 10 = 2.30
+(critic UAR on held-out speakers 0.09-0.16) whatever the pooling (time and frequency, time
+only, flattened), learning rate or projection term; with the Wasserstein and GP terms off it
+learned: their gradient owns a shared body. Alone as a classifier the frequency-keeping branch reaches
 UAR 0.46 in 600 steps (the all-pooled one 0.23); as its own branch inside the GAN (fed real
 clips only, see `GANConfig.lambda_ac_fake`) its cross-entropy falls to 0.5 in 200 steps and
 UAR to 0.39, which is what gives the generator a class signal through its aux term.

@@ -207,6 +207,9 @@ def _check_resumable(saved: dict, config: GANConfig, train: FeatureSet, path: Pa
     if saved["feature_id"] != train.feature_id or saved["manifest"] != train.manifest_hash():
         raise ValueError(f"{path}: the checkpoint was trained on other data (features {saved['feature_id']}); "
                          "resume with the same feature set")
+    if "lambda_ac_fake" not in saved["config"]:
+        raise ValueError(f"{path}: the checkpoint predates the two-branch critic (no lambda_ac_fake in its config); "
+                         "its critic weights do not fit the current critic: start a new run in a new checkpoint directory")
     if saved["config"] != current:
         differs = sorted(k for k in current if saved["config"].get(k) != current[k])
         raise ValueError(f"{path}: the checkpoint's GAN config differs in {', '.join(differs)}; only --steps may change on resume")

@@ -93,6 +93,11 @@ def test_resume_continues_exactly(tmp_path, toy_featureset):
         distill(train, first, progress=False, checkpoint=tmp_path / "ckpt")
     with pytest.raises(ValueError, match="no training state"):
         distill(train, first, progress=False, checkpoint=tmp_path / "none", resume=True)
+    state = torch.load(tmp_path / "ckpt" / "state.pt", weights_only=True)
+    del state["config"]["lambda_ac_fake"]  # as written before the two-branch critic
+    torch.save(state, tmp_path / "ckpt" / "state.pt")
+    with pytest.raises(ValueError, match="predates the two-branch critic"):
+        distill(train, first.replace(steps=6), progress=False, checkpoint=tmp_path / "ckpt", resume=True)
 
 
 def test_ablation_switches_drop_terms(toy_featureset):
