@@ -218,6 +218,8 @@ def parse_args() -> argparse.Namespace:
                         help="generators to train: baseline (no L_SML, no L_DIV), +DIV, +SML, both (default both)")
     parser.add_argument("--lr", type=float, default=1e-3, help="GAN Adam learning rate, generator and critic (default 1e-3)")
     parser.add_argument("--normalize", default=None, help="feature normalisation: none or cmvn (default: emodb none, synth cmvn)")
+    parser.add_argument("--lambda-ac-fake", type=float, default=0.0,
+                        help="weight of the critic's aux CE on generated batches (GANConfig.lambda_ac_fake; default 0, real only)")
     parser.add_argument("--lambda-sml", type=float, default=1.0, help="L_SML weight where a variant uses it (default 1)")
     parser.add_argument("--pool-model", default="cnn4", help="L_SML pool: registered model, width 16 (default cnn4)")
     parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
@@ -266,19 +268,20 @@ def main() -> None:
         print("real", real, flush=True)
     for variant in args.variants:
         config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
-                           lr_g=args.lr, lr_d=args.lr, pool_model=args.pool_model, pool_models=args.pool_models,
+                           lr_g=args.lr, lr_d=args.lr, lambda_ac_fake=args.lambda_ac_fake, pool_model=args.pool_model, pool_models=args.pool_models,
                            pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0,
                            **{"lambda_sml": args.lambda_sml, **ABLATION[variant]})
         out = Path("/tmp") / f"edgedistill-gan-{args.dataset}-{args.arch}-{variant}-{os.getpid()}"
         gan_seconds, stops = 0.0, sorted({s for s in args.eval_at if s < args.steps} | {args.steps})
         for i, steps in enumerate(stops):  # resumed from the previous stop: the same generator as one straight run
             start = time.perf_counter()
-            gen = distill(train, config.replace(steps=steps), progress=False, checkpoint=out / "state", resume=i > 0)
+            gen = distill(train, config.replace(steps=steps), progress=False, valid=test, checkpoint=out / "state", resume=i > 0)
             gan_seconds += time.perf_counter() - start
             save_generator(out / f"gen-{steps}", gen, seed=0)
             gen_bytes = sum(f.stat().st_size for f in (out / f"gen-{steps}").iterdir())
             generated = {"data": f"generated ({args.arch})", "steps": steps, "generator_bytes": gen_bytes,
-                         "gan_train_s": round(gan_seconds, 1)}
+                         "gan_train_s": round(gan_seconds, 1),
+                         "ac_real_end": float(np.mean([h["ac_real"] for h in gen.history[-5:]])), **gen.metrics}
             for ppc in args.ppc if steps == args.steps else args.ppc[:1]:
                 x, y = sample(gen, ppc, seed=1)
                 row = downstream(x, y, test, train.labels, args, probe=probe if steps == args.steps else None)
@@ -297,14 +300,22 @@ def main() -> None:
              f"{args.steps} steps, lr {args.lr}. L_SML: weight {args.lambda_sml}, pool {args.pool_models} {args.pool_model} x {args.pool_epochs} epochs. "
              f"Downstream: {args.downstream} width {args.downstream_width}, {args.epochs} epochs, mean ± std over {args.seeds} seeds."
              + (" Real-data row skipped (--skip-real): see another run of this dataset." if args.skip_real else ""), "",
-             "| data | variant | GAN steps | per class | n | UAR | ± | train s | generator bytes | speaker probe acc |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "Critic diagnostics: aux CE on real (mean of the last 5 logged steps, ln C at chance), its aux UAR on the test "
+             "speakers, and the last L_SML pool classifier's UAR on generated clips.", "",
+             "| data | variant | GAN steps | per class | n | UAR | ± | train s | generator bytes | speaker probe acc "
+             "| critic aux CE real | critic aux UAR test | pool UAR on generated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         probe_acc = f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-"
         lines.append(f"| {r['data']} | {r['variant']} | {r.get('steps', '-')} | {r['ppc']} | {r['n']} | {r['uar']:.3f} | {r['uar_std']:.3f} | "
-                     f"{r['train_s']:.1f} | {r.get('generator_bytes', '-')} | {probe_acc} |")
+                     f"{r['train_s']:.1f} | {r.get('generator_bytes', '-')} | {probe_acc} | {_num(r.get('ac_real_end'))} | "
+                     f"{_num(r.get('aux_valid_uar'))} | {_num(r.get('pool_uar_on_generated'))} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def write_summary(dataset: str) -> None:
@@ -320,9 +331,12 @@ def write_summary(dataset: str) -> None:
              f"chance UAR {1 / first.get('n_classes', len(first['rows'])):.3f}. Train audio {audio / 1e6:.2f} MB, "
              f"train features {feats / 1e6:.2f} MB (float32). Downstream model: see each run's file; UAR on the test speakers. "
              "\"train s\" is downstream training wall time on a shared machine: compare within one run only.", "",
-             "| run | downstream | data | variant | L_SML pool, weight | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
-             "| % of audio | % of features | speaker probe acc |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Critic: \"shared\" = one conv body for both heads, pooled over time and frequency, aux CE on real and "
+             "generated (runs before commit 1c50487); \"2-branch\" = each head on its own branch, pooled over time only, "
+             "aux CE on real only (lambda_ac_fake 0).", "",
+             "| run | critic | downstream | data | variant | L_SML pool, weight | GAN steps | lr | per class | UAR | ± seeds | train s | GAN train s | generator MB "
+             "| % of audio | % of features | speaker probe acc | critic aux CE real | critic aux UAR test | pool UAR on generated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     real_done: set[str] = set()
     for path, result in zip(runs, results):
         args = result.get("args", {})
@@ -335,12 +349,14 @@ def write_summary(dataset: str) -> None:
             uses_pool = r["variant"].split()[0] in ("+SML", "both")
             pool = (f"{args.get('pool_model', 'SmallCNN (before 43123cf)')}, weight {args.get('lambda_sml', '1.0')}"
                     if uses_pool else "-")
-            cells = [path.stem.removeprefix(f"gan_{dataset}_"), args.get("downstream", "smallcnn"), r["data"], r["variant"], pool,
+            critic = ("2-branch" if "lambda_ac_fake" in args else "shared") if size else "-"
+            cells = [path.stem.removeprefix(f"gan_{dataset}_"), critic, args.get("downstream", "smallcnn"), r["data"], r["variant"], pool,
                      r.get("steps", args.get("steps", "-")) if size else "-", args.get("lr", "-") if size else "-", str(r["ppc"]),
                      f"{r['uar']:.3f}", f"{r['uar_std']:.3f} ({args.get('seeds', '?')})", f"{r['train_s']:.1f}",
                      str(r.get("gan_train_s", "-")), f"{size / 1e6:.2f}" if size else "-",
                      f"{100 * size / audio:.1f}" if size else "-", f"{100 * size / feats:.1f}" if size else "-",
-                     f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-"]
+                     f"{r['speaker_probe_acc']:.3f}" if "speaker_probe_acc" in r else "-", _num(r.get("ac_real_end")),
+                     _num(r.get("aux_valid_uar")), _num(r.get("pool_uar_on_generated"))]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     out = RESULTS / f"gan_{dataset}_summary.md"
     out.write_text("\n".join(lines) + "\n")

@@ -28,6 +28,7 @@ def distill_gan(
     lr_d: Annotated[float, typer.Option(help="Critic Adam learning rate.")] = 2e-4,
     lambda_gp: Annotated[float, typer.Option(help="Gradient-penalty weight (paper: 10).")] = 10.0,
     lambda_ac: Annotated[float, typer.Option(help="Auxiliary-classifier cross-entropy weight.")] = 1.0,
+    lambda_ac_fake: Annotated[float, typer.Option(help="Weight of the critic's aux cross-entropy on generated batches (paper: 1; default 0, real only).")] = 0.0,
     lambda_fm: Annotated[float, typer.Option(help="Discriminator feature-matching weight.")] = 1.0,
     lambda_sml: Annotated[float, typer.Option(help="Softmax-matching KL weight (0 = off, no classifier pool).")] = 1.0,
     lambda_div: Annotated[float, typer.Option(help="Diversity-penalty weight (0 = off).")] = 1.0,
@@ -67,7 +68,7 @@ def distill_gan(
     train = data if split == "all" else data.by_split(split)
     valid = data.subset(data.split == valid_split) if valid_split and (data.split == valid_split).any() else None
     config = GANConfig(arch=arch, z_dim=z_dim, width=width, steps=steps, n_critic=n_critic, batch_size=batch_size,
-                       lr_g=lr_g, lr_d=lr_d, lambda_gp=lambda_gp, lambda_ac=lambda_ac, lambda_fm=lambda_fm,
+                       lr_g=lr_g, lr_d=lr_d, lambda_gp=lambda_gp, lambda_ac=lambda_ac, lambda_ac_fake=lambda_ac_fake, lambda_fm=lambda_fm,
                        lambda_sml=lambda_sml, lambda_div=lambda_div, div_tau=div_tau, pool_model=pool_model,
                        pool_width=pool_width, pool_models=pool_models,
                        pool_epochs=pool_epochs, pool_every=pool_every, checkpoint_every=checkpoint_every,

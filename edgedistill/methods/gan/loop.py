@@ -1,11 +1,14 @@
 """`distill`: train the conditional WGAN-GP generator that replaces a feature set.
 
 One loop, top to bottom (Ritter-Gutierrez et al., Eq. 8): per generator step, `n_critic`
-critic updates on Wasserstein + lambda_gp * GP + lambda_ac * aux CE (real and generated); then
+critic updates on Wasserstein + lambda_gp * GP + lambda_ac * (aux CE on real + lambda_ac_fake *
+aux CE on generated; the paper has both, the default keeps real only: see `GANConfig`); then
 one generator update on the adversarial term + lambda_ac * aux CE + lambda_fm * feature
 matching + lambda_sml * L_SML (classifier drawn from the checkpoint pool) + lambda_div * L_DIV
 (two noises per label). All randomness comes from torch's global generator, saved in the
-checkpoint, so a resumed run continues exactly where it stopped. Imports torch.
+checkpoint, so a resumed run continues exactly where it stopped. The history records, besides
+the loss terms, the critic's aux CE on the real batch (`ac_real`): it has to fall well below
+ln C for the aux term to carry any class signal to the generator. Imports torch.
 """
 
 from __future__ import annotations
@@ -101,8 +104,9 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
             real_score, real_logits, _ = critic(real)
             fake_score, fake_logits, _ = critic(fake)
             gp = losses.gradient_penalty(lambda v: critic(v)[0], real, fake)
+            ac_real = losses.auxiliary_ce(real_logits, labels)
             loss_d = (losses.wasserstein_critic(real_score, fake_score) + config.lambda_gp * gp
-                      + config.lambda_ac * (losses.auxiliary_ce(real_logits, labels) + losses.auxiliary_ce(fake_logits, labels)))
+                      + config.lambda_ac * (ac_real + config.lambda_ac_fake * losses.auxiliary_ce(fake_logits, labels)))
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -129,7 +133,7 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
         loss_g.backward()
         opt_g.step()
 
-        record = {"step": step + 1, "loss_d": loss_d.item(), "gp": gp.item(), "loss_g": loss_g.item(),
+        record = {"step": step + 1, "loss_d": loss_d.item(), "gp": gp.item(), "ac_real": ac_real.item(), "loss_g": loss_g.item(),
                   **{k: v.item() for k, v in terms.items()}}
         if (step + 1) % max(1, config.steps // 50) == 0 or step + 1 == config.steps:
             history.append(record)
@@ -203,6 +207,9 @@ def _check_resumable(saved: dict, config: GANConfig, train: FeatureSet, path: Pa
     if saved["feature_id"] != train.feature_id or saved["manifest"] != train.manifest_hash():
         raise ValueError(f"{path}: the checkpoint was trained on other data (features {saved['feature_id']}); "
                          "resume with the same feature set")
+    if "lambda_ac_fake" not in saved["config"]:
+        raise ValueError(f"{path}: the checkpoint predates the two-branch critic (no lambda_ac_fake in its config); "
+                         "its critic weights do not fit the current critic: start a new run in a new checkpoint directory")
     if saved["config"] != current:
         differs = sorted(k for k in current if saved["config"].get(k) != current[k])
         raise ValueError(f"{path}: the checkpoint's GAN config differs in {', '.join(differs)}; only --steps may change on resume")

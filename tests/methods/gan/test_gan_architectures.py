@@ -16,12 +16,23 @@ def test_shapes(arch, shape):
     x = generator(z, onehot)
     assert x.shape == (5, *shape) and x.dtype == torch.float32
     score, logits, embedding = critic(x)
-    assert score.shape == (5,) and logits.shape == (5, 3) and embedding.shape == (5, 16)
+    assert score.shape == (5,) and logits.shape == (5, 3) and embedding.shape == (5, 16 * (shape[0] // 8))
+
+
+def test_critic_keeps_frequency_and_refuses_tiny_inputs():
+    _, critic = build("gan-cnn", n_classes=2, input_shape=(40, 32), z_dim=4, width=8)
+    x = torch.zeros(2, 40, 32)
+    x[1, :20] = 5.0  # same time profile, different bands: an all-pooled embedding could hardly tell them apart
+    _, logits, embedding = critic(x)
+    assert embedding.shape == (2, 8 * 5)
+    assert not torch.allclose(embedding[0].reshape(8, 5), embedding[1].reshape(8, 5))
+    with pytest.raises(ValueError, match="at least 8 feature bands"):
+        build("gan-cnn", n_classes=2, input_shape=(6, 20), z_dim=4, width=8)
 
 
 def test_generator_output_follows_band_stats():
-    generator, _ = build("gan-cnn", n_classes=2, input_shape=(6, 20), z_dim=4, width=8)
-    data = torch.randn(50, 6, 20) * 3 + torch.arange(6.0)[:, None] * 10
+    generator, _ = build("gan-cnn", n_classes=2, input_shape=(8, 20), z_dim=4, width=8)
+    data = torch.randn(50, 8, 20) * 3 + torch.arange(8.0)[:, None] * 10
     generator.norm.set_stats(data)
     with torch.no_grad():
         generator.out.weight.zero_()
