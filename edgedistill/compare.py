@@ -1,7 +1,8 @@
 """The comparison the audio dataset-distillation paper makes, for any feature set, in one call.
 
 Rows: full data; active learning (each strategy x budget); class-balanced random real samples
-at the coreset budgets; coresets (each artifact). Each job is one training run or one
+at the coreset budgets; coresets (each artifact); GAN generators (each artifact x samples per
+class, balanced: the generator ablation the speech-emotion paper reports). Each job is one training run or one
 active-learning trajectory, and its result is a small JSON file under REPORT/jobs/, so a re-run
 reuses finished jobs and an interrupted run resumes. Active learning runs ONE trajectory per
 (strategy, seed) through every budget (nested budgets: a round ends exactly at each, see
@@ -27,16 +28,16 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.artifacts import artifact_digest, write_json_atomic
-from edgedistill.runs import balanced_indices
+from edgedistill.runs import balanced_indices, generated_training_data
 
 
 @dataclass(frozen=True)
 class Job:
-    """One job of the comparison. kind: full | al | random | coreset.
+    """One job of the comparison. kind: full | al | random | coreset | generator.
 
-    budget: AL, every budget of the trajectory comma-separated ("60%,40%,20"); random, samples
-    per class. coreset: the artifact's path; content: its `artifact_digest`, so a coreset
-    rewritten at the same path is a new job, not a resumed one.
+    budget: AL, every budget of the trajectory comma-separated ("60%,40%,20"); random and
+    generator, samples per class. coreset / generator: the artifact's path; content: its
+    `artifact_digest`, so an artifact rewritten at the same path is a new job, not a resumed one.
     """
 
     kind: str
@@ -45,29 +46,39 @@ class Job:
     budget: str = ""
     coreset: str = ""
     content: str = ""
+    generator: str = ""
 
     @property
     def key(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if not fields["generator"]:
+            del fields["generator"]  # jobs planned before generator rows existed keep their keys (resume)
+        text = json.dumps(fields, sort_keys=True)
         slug = "-".join(str(v).replace("%", "pct").replace("/", "_").replace(",", "_")
                         for v in (self.kind, self.strategy, self.budget) if v)
         return f"{slug}-s{self.seed}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def plan_jobs(strategies: list[str], budgets: list[str], ipcs: list[int], coresets: list[str], seeds: int,
-              n_classes: int) -> list[Job]:
+              n_classes: int, generators: list[str] = (), ppcs: list[int] = ()) -> list[Job]:
     """Every job of a comparison, per seed: full data; one AL trajectory per strategy through every
-    budget and ipc x classes; balanced random at each ipc; each coreset (fingerprinted by content)."""
+    budget and ipc x classes; balanced random at each ipc; each coreset (fingerprinted by content);
+    each generator at each of `ppcs` samples per class."""
     if seeds < 1:
         raise ValueError(f"seeds={seeds}: need at least 1")
     al_budgets = ",".join(dict.fromkeys([str(b).strip() for b in budgets] + [str(ipc * n_classes) for ipc in ipcs]))
     digests = {str(c): artifact_digest(c) for c in coresets}
+    generator_digests = {str(g): artifact_digest(g) for g in generators}
+    if generators and not ppcs:
+        raise ValueError("generator rows need samples per class: give --ppc, like 50,100")
     jobs = []
     for seed in range(seeds):
         jobs.append(Job("full", seed))
         jobs += [Job("al", seed, strategy=s, budget=al_budgets) for s in strategies if al_budgets]
         jobs += [Job("random", seed, budget=str(ipc)) for ipc in ipcs]
         jobs += [Job("coreset", seed, coreset=c, content=digest) for c, digest in digests.items()]
+        jobs += [Job("generator", seed, budget=str(ppc), generator=g, content=digest)
+                 for g, digest in generator_digests.items() for ppc in ppcs]
     return jobs
 
 
@@ -88,7 +99,7 @@ class CompareSettings:
 
 
 def check_jobs(feats, jobs: list[Job]) -> None:
-    """Refuse, before any training, budgets the train split cannot hold and coresets of other features."""
+    """Refuse, before any training, budgets the train split cannot hold and artifacts of other features or classes."""
     from edgedistill.methods.active_learning import parse_budgets
     from edgedistill.methods.coreset import load_coreset
 
@@ -102,6 +113,10 @@ def check_jobs(feats, jobs: list[Job]) -> None:
             raise ValueError(f"--ipc {job.budget}: the smallest class of the train split has {counts.min()} clips")
         elif job.kind == "coreset":
             load_coreset(job.coreset, features=feats.config, labels=feats.labels)
+        elif job.kind == "generator":
+            if int(job.budget) < 1:
+                raise ValueError(f"--ppc {job.budget}: generated samples per class must be at least 1")
+            generated_training_data(feats, job.generator, 1, 0)  # loads it: same features and classes, or a clear error
 
 
 def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
@@ -145,6 +160,9 @@ def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
     if job.kind == "random":
         index = balanced_indices(train.y, train.n_classes, int(job.budget), job.seed)
         return np.asarray(train.x[index]), train.y[index]
+    if job.kind == "generator":
+        data = generated_training_data(feats, job.generator, int(job.budget), job.seed)
+        return data.x, data.y
     from edgedistill.methods.coreset import load_coreset
 
     coreset = load_coreset(job.coreset, features=feats.config, labels=feats.labels)

@@ -28,6 +28,8 @@ def method_name(record: dict) -> str:
         return "Random balanced (real)"
     if record["kind"] == "coreset":
         return f"Coreset {Path(record['coreset']).name}"
+    if record["kind"] == "generator":
+        return f"Generated {Path(record['generator']).name}"
     return f"AL {AL_NAMES.get(record['strategy'], record['strategy'])}"
 
 
@@ -138,7 +140,8 @@ def draw_accuracy(ax, rows: list[dict], title: str) -> None:
         if method == "Full data":
             ax.axhline(ys[0], color="black", linestyle="--", label=f"Full data ({ys[0]:.1f} %)")
             continue
-        style = dict(marker="*", markersize=12, linestyle="none") if method.startswith("Coreset") else dict(marker="o")
+        style = (dict(marker="*", markersize=12, linestyle="none") if method.startswith("Coreset")
+                 else dict(marker="s", linestyle=":") if method.startswith("Generated") else dict(marker="o"))
         ax.errorbar(xs, ys, yerr=es, capsize=3, label=method, **style)
     ax.set_xscale("log")
     ticks = sorted({round(r["percent"], 2) for r in rows if r["method"] != "Full data"})

@@ -76,6 +76,32 @@ def toy_features_dir(tmp_path_factory, toy_featureset) -> Path:
     return toy_featureset.save(tmp_path_factory.mktemp("feat") / "toy")
 
 
+def save_toy_generator(path: Path, pool, labels: list[str] | None = None) -> Path:
+    """An untrained gan-cnn generator artifact for `pool`'s features and classes (or `labels`)."""
+    torch = pytest.importorskip("torch")
+    from edgedistill.methods.gan.architectures import build
+    from edgedistill.methods.gan.artifact import TrainedGenerator, save_generator
+
+    kwargs = {"n_classes": pool.n_classes, "input_shape": pool.config.shape, "z_dim": 8, "width": 8}
+    module, _ = build("gan-cnn", **kwargs)
+    module.norm.set_stats(torch.as_tensor(np.asarray(pool.x)))
+    gen = TrainedGenerator(module=module.eval(), arch="gan-cnn", builder_kwargs=kwargs, labels=labels or list(pool.labels),
+                           config=pool.config, class_prior=pool.class_counts() / len(pool), gan_config={"steps": 0})
+    return save_generator(path, gen)
+
+
+@pytest.fixture(scope="session")
+def generator_factory():
+    """`save_toy_generator`, for tests that need a generator with other classes."""
+    return save_toy_generator
+
+
+@pytest.fixture(scope="session")
+def toy_generator_dir(tmp_path_factory, toy_featureset) -> Path:
+    """A generator artifact (untrained) matching the toy feature set."""
+    return save_toy_generator(tmp_path_factory.mktemp("generator") / "gen", toy_featureset.by_split("train"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data with the real audio samples; skips the test when it is absent."""

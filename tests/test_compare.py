@@ -164,3 +164,27 @@ def test_finished_records_reads_every_job(tmp_path):
         (tmp_path / "jobs" / f"job{i}.json").write_text(json.dumps({"key": f"job{i}"}))
     assert [r["key"] for r in finished_records(tmp_path)] == ["job0", "job1", "job2"]
     assert finished_records(tmp_path / "none") == []
+
+
+def test_generator_rows(toy_featureset, toy_features_dir, toy_generator_dir, generator_factory, tmp_path):
+    """--generator: one job per generator x ppc, trained on its balanced samples, named in the table;
+    jobs planned before generator rows existed keep their keys, so old reports still resume."""
+    import dataclasses
+    import hashlib
+
+    gen = toy_generator_dir
+    jobs = plan_jobs([], [], [], [], 1, 4, generators=[str(gen)], ppcs=[3, 5])
+    assert [(j.kind, j.budget) for j in jobs] == [("full", ""), ("generator", "3"), ("generator", "5")]
+    check_jobs(toy_featureset, jobs)
+    full = Job("full", 0)
+    old_text = json.dumps({k: v for k, v in dataclasses.asdict(full).items() if k != "generator"}, sort_keys=True)
+    assert full.key == f"full-s0-{hashlib.sha256(old_text.encode()).hexdigest()[:8]}"
+    with pytest.raises(ValueError, match="--ppc"):
+        plan_jobs([], [], [], [], 1, 4, generators=[str(gen)])
+    other = generator_factory(tmp_path / "other", toy_featureset.by_split("train"), labels=["w", "x", "y", "z"])
+    with pytest.raises(ValueError, match="differ"):
+        check_jobs(toy_featureset, plan_jobs([], [], [], [], 1, 4, generators=[str(other)], ppcs=[3]))
+
+    record = run_job(str(toy_features_dir), jobs[1], tiny_settings().to_dict(), threads=1)
+    assert record["n_samples"] == 12 and 0 <= record["accuracy"] <= 1
+    assert method_name(record) == "Generated gen"

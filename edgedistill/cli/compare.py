@@ -1,4 +1,4 @@
-"""`edgedistill compare`: the paper's table (full data, active learning, random, coresets) for any
+"""`edgedistill compare`: the paper's table (full data, active learning, random, coresets, generators) for any
 feature cache, resumable, with a Markdown/CSV/JSON report and a PNG plot.
 
 Thin shell over `edgedistill.compare`; torch is imported in the worker processes only.
@@ -28,6 +28,12 @@ def compare(
     budgets: Annotated[str, typer.Option(help="Comma-separated AL budgets: percentages of the train split or counts.")] = "60%,40%,30%,20%",
     coreset: Annotated[Optional[List[Path]], typer.Option("--coreset", "--coresets", help="Coreset artifact(s) to "
                                                           "train on (repeat the option).", show_default=False)] = None,
+    generator: Annotated[Optional[List[Path]], typer.Option("--generator", "--generators", help="GAN generator "
+                                                            "artifact(s) (`distill-gan`): a model trained only on "
+                                                            "their samples, --ppc per class, balanced (repeat the "
+                                                            "option: the L_SML / L_DIV ablation in one table).",
+                                                            show_default=False)] = None,
+    ppc: Annotated[str, typer.Option(help="Comma-separated generated samples per class for --generator rows.")] = "50,100",
     ipc: Annotated[str, typer.Option(help="Comma-separated samples per class for the tiny-budget rows (AL at ipc x "
                                           "classes and balanced random real clips); default: the coresets' ipc.",
                                      show_default=False)] = "",
@@ -47,7 +53,7 @@ def compare(
     threads: opt.Threads = None,
     as_json: opt.Json = False,
 ) -> None:
-    """Compare coresets with active learning and random subsets at the same budgets; write report.md/csv/json + PNG."""
+    """Compare coresets and generators with active learning and random subsets at the same budgets; write report.md/csv/json + PNG."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison
@@ -64,7 +70,12 @@ def compare(
         raise ValueError(f"--ipc {ipc!r}: give whole numbers of samples per class, like 2,5,10") from None
     if not ipc:
         ipcs = sorted({load_coreset(c, features=feats.config, labels=feats.labels).ipc for c in coresets})
-    jobs = plan_jobs(_csv(strategies), _csv(budgets), ipcs, coresets, seeds, feats.n_classes)
+    generators = [str(g) for g in generator or []]
+    try:
+        ppcs = [int(v) for v in _csv(ppc)] if generators else []
+    except ValueError:
+        raise ValueError(f"--ppc {ppc!r}: give whole numbers of generated samples per class, like 50,100") from None
+    jobs = plan_jobs(_csv(strategies), _csv(budgets), ipcs, coresets, seeds, feats.n_classes, generators, ppcs)
     check_jobs(feats, jobs)
     settings = CompareSettings(
         model=model, model_kwargs=opt.model_kwargs(model_arg),

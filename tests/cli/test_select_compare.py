@@ -60,3 +60,14 @@ def test_compare_table_and_resume(toy_features_dir, tmp_path):
     assert again.exit_code == 0, again.output
     assert "Full data" in again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.json")} == stamps
+
+
+def test_compare_generator_rows(toy_features_dir, toy_generator_dir, tmp_path):
+    result = invoke("compare", "--features", toy_features_dir, "--strategies", "", "--generator", toy_generator_dir,
+                    "--ppc", "3", "--seeds", "1", "--out", tmp_path / "report", *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {(r["method"], r["n_samples"]) for r in data["rows"]} == {("Full data", 64), ("Generated gen", 12)}
+    bad = invoke("compare", "--features", toy_features_dir, "--generator", toy_generator_dir, "--ppc", "many",
+                 "--out", tmp_path / "bad")
+    assert bad.exit_code != 0 and "--ppc" in str(bad.exception)
