@@ -2,8 +2,9 @@
 
 Rows: full data; active learning (each strategy x budget); class-balanced random real samples
 at the coreset budgets; coresets (each artifact); GAN generators (each artifact x samples per
-class, balanced: the generator ablation the speech-emotion paper reports). Each job is one training run or one
-active-learning trajectory, and its result is a small JSON file under REPORT/jobs/, so a re-run
+class, balanced: the generator ablation the speech-emotion paper reports). Each job is one
+training run or one active-learning trajectory, and its result is a small JSON file under
+REPORT/jobs/, so a re-run
 reuses finished jobs and an interrupted run resumes. Active learning runs ONE trajectory per
 (strategy, seed) through every budget (nested budgets: a round ends exactly at each, see
 `edgedistill.methods.active_learning`), and each budget's row reads the accuracy of the round
@@ -28,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.artifacts import artifact_digest, write_json_atomic
-from edgedistill.runs import balanced_indices, generated_training_data
+from edgedistill.runs import balanced_indices, generated_training_data, load_matching_generator
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,13 @@ def check_jobs(feats, jobs: list[Job]) -> None:
             parse_budgets(job.budget, len(train), train.n_classes)
         elif job.kind == "random" and not 1 <= int(job.budget) <= counts.min():
             raise ValueError(f"--ipc {job.budget}: the smallest class of the train split has {counts.min()} clips")
-        elif job.kind == "coreset":
-            load_coreset(job.coreset, features=feats.config, labels=feats.labels)
-        elif job.kind == "generator":
-            if int(job.budget) < 1:
-                raise ValueError(f"--ppc {job.budget}: generated samples per class must be at least 1")
-            generated_training_data(feats, job.generator, 1, 0)  # loads it: same features and classes, or a clear error
+        elif job.kind == "generator" and int(job.budget) < 1:
+            raise ValueError(f"--ppc {job.budget}: generated samples per class must be at least 1")
+    # each artifact once (jobs repeat them per seed and budget): same features and classes, or a clear error
+    for path in dict.fromkeys(job.coreset for job in jobs if job.kind == "coreset"):
+        load_coreset(path, features=feats.config, labels=feats.labels)
+    for path in dict.fromkeys(job.generator for job in jobs if job.kind == "generator"):
+        load_matching_generator(feats, path)
 
 
 def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:

@@ -58,14 +58,21 @@ def select_training_data(feats: FeatureSet, *, coreset: str | Path | None = None
     return TrainingData(np.asarray(train.x), train.y, {"source": "train split", "n_samples": len(train)})
 
 
-def generated_training_data(feats: FeatureSet, generator: str | Path, per_class: int, seed: int) -> TrainingData:
-    """`per_class` samples of every class drawn from a GAN generator artifact (balanced)."""
-    from edgedistill.methods.gan.artifact import load_generator, sample
+def load_matching_generator(feats: FeatureSet, generator: str | Path):
+    """A GAN generator artifact with the feature set's features and classes, or a clear error naming both."""
+    from edgedistill.methods.gan.artifact import load_generator
 
     gen = load_generator(generator, features=feats.config)
     if list(gen.labels) != list(feats.labels):
         raise ValueError(f"{generator}: generator classes {list(gen.labels)} differ from the feature set's {list(feats.labels)}")
-    x, y = sample(gen, per_class, seed=seed, balanced=True)
+    return gen
+
+
+def generated_training_data(feats: FeatureSet, generator: str | Path, per_class: int, seed: int) -> TrainingData:
+    """`per_class` samples of every class drawn from a GAN generator artifact (balanced)."""
+    from edgedistill.methods.gan.artifact import sample
+
+    x, y = sample(load_matching_generator(feats, generator), per_class, seed=seed, balanced=True)
     return TrainingData(x, y, {"source": "generator", "generator": str(generator), "n_samples": int(len(y)),
                                "per_class": per_class, "seed": seed})
 
