@@ -4,9 +4,9 @@ Rows: full data; active learning (each strategy x budget); class-balanced random
 at the coreset budgets; coresets (each artifact); GAN generators (each artifact x samples per
 class, balanced: the generator ablation the speech-emotion paper reports). Each job is one
 training run or one active-learning trajectory, and its result is a small JSON file under
-REPORT/jobs/, so a re-run
-reuses finished jobs and an interrupted run resumes. Active learning runs ONE trajectory per
-(strategy, seed) through every budget (nested budgets: a round ends exactly at each, see
+REPORT/jobs/, so a re-run reuses finished jobs and an interrupted run resumes. Active learning
+runs ONE trajectory per (strategy, seed) through every budget (nested budgets: a round ends
+exactly at each, see
 `edgedistill.methods.active_learning`), and each budget's row reads the accuracy of the round
 that ended there. Jobs run in parallel processes. The report is Markdown, CSV, JSON and a PNG
 plot of accuracy against the percentage of training samples (log scale). torch is imported in
