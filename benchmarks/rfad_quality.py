@@ -4,14 +4,16 @@ Datasets (read through the data layer, cached under --work):
   fsdd   ../shared/data/fsdd (8 kHz resampled to 16 kHz), `kws` features; --split official (the
          dataset's split: recordings 0-4 test, 5-9 valid, 10-49 train) or speaker (disjoint).
   synth  keywords synthesised offline with espeak-ng (10 words, --per-word clips each,
-         speaker-disjoint splits), `kws` features.
+         speaker-disjoint splits), `kws` features; results are tagged synth-<per-word> unless
+         --per-word is the default 120.
+Runs with an --lr other than 0.05 add -lr<lr> to the tag.
 
 For each budget (samples per class) and seed: a class-balanced random subset of the train split
 ("random"), the k-means medoids RFAD starts from with --init kmeans ("kmeans", no distillation:
 shows what the initialisation alone gives), and the RFAD coreset ("rfad"), each scored by cnn4
 trained on it (edgedistill.training, at least --min-steps optimiser steps) on the test split, and by
 KRR on fresh random nets; plus full training data. Every job is cached as JSON under --work, so an
-interrupted run resumes. Writes benchmarks/results/rfad_quality_<dataset>.{md,json}.
+interrupted run resumes. Writes benchmarks/results/rfad_quality_<tag>.{md,json}.
 
     python benchmarks/rfad_quality.py --dataset fsdd --ipc 2,5,10,50 --seeds 3
     python benchmarks/rfad_quality.py --dataset synth --ipc 2,5,10,50 --seeds 3
@@ -42,7 +44,7 @@ def feature_cache(work: Path, args: dict) -> Path:
         return prepare("fsdd", SHARED / "fsdd", "kws", work / f"features-fsdd-{args['split']}", split=args["split"], progress=False)
     from edgedistill.data.synth import synthesize
 
-    audio = work / f"synth-{args['per_word']}"
+    audio = work / f"audio-synth-{args['per_word']}"
     if not (audio / "manifest.csv").exists():
         synthesize(audio, per_word=args["per_word"], speakers=args["speakers"], seed=0, workers=1, progress=False)
     return prepare("synth", audio, "kws", work / f"features-synth-{args['per_word']}", progress=False)
@@ -124,14 +126,14 @@ def summarise(results: list[dict], ipcs: list[int]) -> tuple[list[dict], list[st
                 row[key], row[key + "_std"] = float(np.mean(values)), float(np.std(values))
         return row
 
-    rows = [stats("full", 0)] + [stats(kind, ipc) for ipc in ipcs for kind in KINDS]
+    rows = [row for row in [stats("full", 0)] + [stats(kind, ipc) for ipc in ipcs for kind in KINDS] if row["seeds"]]
     pct = lambda r, k: f"{100 * r[k]:.1f} ± {100 * r[k + '_std']:.1f}" if k in r else "n/a"  # noqa: E731
     lines = ["| training data | per class | seeds | cnn4 accuracy (%) | KRR accuracy (%) | cnn4: coreset − random (points) |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         margin = ""
         if r["kind"] == "rfad":
-            rand = next(x for x in rows if x["kind"] == "random" and x["ipc"] == r["ipc"])
+            rand = next((x for x in rows if x["kind"] == "random" and x["ipc"] == r["ipc"]), {})
             if "cnn4_accuracy" in r and "cnn4_accuracy" in rand:
                 margin = f"{100 * (r['cnn4_accuracy'] - rand['cnn4_accuracy']):+.1f}"
         name = {"full": "full data", "random": "random real clips", "kmeans": "k-means medoids (RFAD init)",
@@ -150,7 +152,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset jobs to run (default {','.join(KINDS)}; full data always)")
     parser.add_argument("--steps", type=int, default=100, help="RFAD steps (default 100)")
-    parser.add_argument("--lr", type=float, default=0.05, help="RFAD Adam lr (default 0.05)")
+    parser.add_argument("--lr", type=float, default=0.05, help="RFAD Adam lr (default 0.05; RFADConfig's default is 0.01)")
     parser.add_argument("--batch-size", type=int, default=64, help="RFAD real batch per step (default 64)")
     parser.add_argument("--init", default="kmeans", help="RFAD init: real | kmeans | noise (default kmeans)")
     parser.add_argument("--time-pool", action=argparse.BooleanOptionalAction, default=True,
@@ -166,13 +168,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--compile", action="store_true",
-                        help="RFAD through torch.compile (faster steps, same results to float tolerance)")
+                        help="RFAD through torch.compile (same results to float tolerance; for CUDA: on the CPU the default fused kernel is faster)")
     parser.add_argument("--work", default="/tmp/edgedistill-rfad-quality", help="cache of features and job results")
     parser.add_argument("--summarise-only", action="store_true", help="write the tables from the finished jobs in --work")
     args = parser.parse_args()
     settings = {k: v for k, v in vars(args).items()
                 if k not in ("work", "summarise_only", "workers", "ipc", "seeds", "kinds", "full_seeds", "compile")}
-    tag = args.dataset if args.dataset == "synth" else f"fsdd-{args.split}"
+    tag = {"synth": "synth" if args.per_word == 120 else f"synth-{args.per_word}", "fsdd": f"fsdd-{args.split}"}[args.dataset]
+    tag += "" if args.lr == 0.05 else f"-lr{args.lr:g}"
     work = Path(args.work) / tag
     work.mkdir(parents=True, exist_ok=True)
     settings_file = work / "settings.json"
@@ -210,10 +213,11 @@ def write_report(results: list[dict], ipcs: list[int], settings: dict, args, tag
               f"{args.batch_size}, init {args.init}, {'time-pooled' if args.time_pool else 'flattened'} kernel (7 nets x width 16, "
               f"depth 3, M=128), best step on the valid split. cnn4 width {args.width}: {args.epochs} epochs and at least "
               f"{args.min_steps} optimiser steps ({args.full_epochs} epochs on full data, {args.full_seeds} seed(s)), default TrainConfig (SpecAugment, time shift). KRR: fresh nets, {args.draws} draws. "
-              "Mean ± std over seeds; each seed draws its own random subset and distils its own coreset.\n",
+              "Mean ± std over seeds (their number per row in the seeds column); each seed draws its own random subset and distils its own coreset.\n",
               f"Command: `python benchmarks/rfad_quality.py --dataset {args.dataset}"
-              + (f" --split {args.split}" if args.dataset == "fsdd" else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
-              f"--steps {args.steps} --init {args.init}" + (f" --full-epochs {args.full_epochs}" if args.full_epochs != 10 else "") + "`\n"]
+              + (f" --split {args.split}" if args.dataset == "fsdd" else "")
+              + (f" --per-word {args.per_word}" if args.dataset == "synth" and args.per_word != 120 else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
+              f"--steps {args.steps}" + (f" --lr {args.lr}" if args.lr != 0.05 else "") + f" --init {args.init}" + (f" --full-epochs {args.full_epochs}" if args.full_epochs != 10 else "") + "`\n"]
     (RESULTS / f"rfad_quality_{tag}.md").write_text("\n".join(header + lines) + "\n")
     print("\n".join(lines))
 

@@ -27,3 +27,11 @@ def test_namespace_mapping():
 
     assert Path(edgedistill.device.__file__).parent == ROOT / "device"
     assert Path(edgedistill.export.__file__).parent == ROOT / "export"
+
+
+def test_run_time_c_sources_ship_as_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    shipped = config.get("package-data", {})
+    for source in (ROOT / "edgedistill").rglob("*.c"):
+        package = ".".join(("edgedistill", *source.parent.relative_to(ROOT / "edgedistill").parts))
+        assert "*.c" in shipped.get(package, []), f"add {source.name} to [tool.setuptools.package-data] {package}"

@@ -34,11 +34,13 @@ def chunked_features(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor
     def run(rows: torch.Tensor) -> torch.Tensor:
         if len(rows) <= chunk:
             return fn(rows)
-        return torch.cat([fn(rows[start:start + chunk]) for start in range(0, len(rows), chunk)])
+        # split, not slicing: its backward concatenates the chunks' gradients once, where each
+        # slice's backward would zero-fill a gradient the size of all rows
+        return torch.cat([fn(part) for part in rows.split(chunk)])
 
     if len(z) <= segment or not (torch.is_grad_enabled() and z.requires_grad):
         return run(z)
-    return torch.cat([checkpoint(run, z[start:start + segment], use_reentrant=False) for start in range(0, len(z), segment)])
+    return torch.cat([checkpoint(run, part, use_reentrant=False) for part in z.split(segment)])
 
 
 def cholesky_solve(k_cc: torch.Tensor, rhs: torch.Tensor, reg: float) -> torch.Tensor:

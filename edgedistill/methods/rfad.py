@@ -48,10 +48,11 @@ class RFADConfig:
     (fixed nets); patience: evaluations without improvement before stopping (0 = never).
     checkpoint_every: steps between checkpoints. chunk: rows per feature pass (small is faster on
     CPU; coresets over 512 rows are also checkpointed per 512 rows so memory stays bounded).
-    compile: run the random nets through torch.compile (same loss to float rounding; on one CPU
-    thread the coreset's forward+backward measured ~1.6x faster, a whole step 1.2-1.4x, after a
-    one-off compile of ~15-60 s, so worth it from a few hundred steps; needs a C++ compiler on
-    CPU, Triton on CUDA; falls back to eager with a warning when compiling fails).
+    compile: run the random nets' torch ops through torch.compile (same loss to float rounding;
+    needs Triton on CUDA, a C++ compiler on CPU; falls back to eager with a warning when
+    compiling fails). For CUDA: on the CPU the default eager path, whose conv blocks run through
+    the fused C kernel (`conv_relu_pool`), measured 1.5-1.8x faster per step than compiled
+    (benchmarks/results/rfad_speed.md).
     device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). seed.
     """
 
