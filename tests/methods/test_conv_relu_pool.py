@@ -67,6 +67,22 @@ def test_fused_blocks_split_rows_across_threads(rng):
 
 
 @needs_kernel
+def test_without_openmp_rows_go_to_a_thread_pool(rng, monkeypatch):
+    """A library built without OpenMP: the rows are split over Python threads instead."""
+    library = crp._library()
+
+    class NoOpenMP:
+        crp_forward, crp_backward = library.crp_forward, library.crp_backward
+
+        @staticmethod
+        def crp_openmp():
+            return 0
+
+    monkeypatch.setattr(crp, "_library", lambda: NoOpenMP)
+    compare(rng, (5, 8, 10, 1), (16, 16), (1, 1), threads=2)
+
+
+@needs_kernel
 def test_bad_input_is_refused():
     x = torch.zeros(2, 8, 8, 4)
     with pytest.raises(ValueError, match="do not match"):
