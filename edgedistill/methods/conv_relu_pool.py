@@ -90,7 +90,7 @@ def _library() -> ctypes.CDLL | str:
         if not target.exists():
             try:
                 _build(target)
-            except PermissionError:  # read-only cache: build for this process only
+            except OSError:  # cache not writable (read-only, not a folder): build for this process only
                 target = Path(tempfile.mkdtemp()) / target.name
                 _build(target)
         lib = ctypes.CDLL(str(target))

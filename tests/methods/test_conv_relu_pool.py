@@ -146,3 +146,16 @@ def test_a_compiler_that_fails_leaves_the_kernel_unavailable_with_the_reason(mon
     finally:
         monkeypatch.undo()
         crp._library.cache_clear()
+
+
+@needs_kernel
+def test_an_unwritable_cache_builds_for_this_process_only(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("EDGEDISTILL_KERNEL_CACHE", str(blocker / "kernels"))
+    crp._library.cache_clear()
+    try:
+        assert crp.available() == (True, "")
+    finally:
+        monkeypatch.undo()
+        crp._library.cache_clear()
