@@ -210,11 +210,11 @@ def random_feature_nets(input_shape: tuple[int, int], config: RandomFeatureConfi
     For export (device `krr` mode) pass ``im2col=False``: the first layer is then a plain conv2d
     (same numbers) and every layer a plain torch op, which every exporter handles. ``fused``
     (default: on unless ``im2col=False``): eager float32 calls on the CPU run the conv blocks
-    through the fused C kernel (`conv_relu_pool`: RFAD steps measured 2.0-2.4x faster than on
-    torch ops on one thread, 1.4-2.2x on two); if it cannot be built (no C compiler) a
+    through the fused C kernel (`conv_relu_pool`: RFAD steps measured 1.8-2.3x faster than on
+    torch ops on one thread, 1.8-2.2x on two); if it cannot be built (no C compiler) a
     RuntimeWarning says so once and torch ops run instead, with the same numbers.
     ``compile_rows``: run the nets' torch ops through torch.compile (inductor fuses ReLU and
-    pooling into the convolutions' passes: 1.1-1.5x faster steps than eager torch ops on CPU,
+    pooling into the convolutions' passes: 1.1-1.4x faster steps than eager torch ops on CPU,
     but slower than the fused kernel, so meant for CUDA; the first call compiles, ~15-60 s, once
     per process and shape), padding every call's rows to a multiple of it so one compiled shape
     serves all calls; pass the chunk size the nets are called with. If compiling fails (no C++
