@@ -34,6 +34,7 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(os.environ.get("EDGEDISTILL_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 KINDS = ("random", "kmeans", "rfad")
+PER_WORD, LR = 120, 0.05  # the defaults: results tags and command lines name only other values
 
 
 def feature_cache(work: Path, args: dict) -> Path:
@@ -146,13 +147,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=("fsdd", "synth"), default="fsdd")
     parser.add_argument("--split", choices=("official", "speaker"), default="official", help="fsdd split (default official)")
-    parser.add_argument("--per-word", type=int, default=120, help="synth: clips per word (default 120)")
+    parser.add_argument("--per-word", type=int, default=PER_WORD, help=f"synth: clips per word (default {PER_WORD})")
     parser.add_argument("--speakers", type=int, default=40, help="synth: voices (default 40)")
     parser.add_argument("--ipc", default="2,5,10,50", help="samples per class, comma-separated (default 2,5,10,50)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset jobs to run (default {','.join(KINDS)}; full data always)")
     parser.add_argument("--steps", type=int, default=100, help="RFAD steps (default 100)")
-    parser.add_argument("--lr", type=float, default=0.05, help="RFAD Adam lr (default 0.05; RFADConfig's default is 0.01)")
+    parser.add_argument("--lr", type=float, default=LR, help=f"RFAD Adam lr (default {LR}; RFADConfig's default is 0.01)")
     parser.add_argument("--batch-size", type=int, default=64, help="RFAD real batch per step (default 64)")
     parser.add_argument("--init", default="kmeans", help="RFAD init: real | kmeans | noise (default kmeans)")
     parser.add_argument("--time-pool", action=argparse.BooleanOptionalAction, default=True,
@@ -174,8 +175,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = {k: v for k, v in vars(args).items()
                 if k not in ("work", "summarise_only", "workers", "ipc", "seeds", "kinds", "full_seeds", "compile")}
-    tag = {"synth": "synth" if args.per_word == 120 else f"synth-{args.per_word}", "fsdd": f"fsdd-{args.split}"}[args.dataset]
-    tag += "" if args.lr == 0.05 else f"-lr{args.lr:g}"
+    tag = {"synth": "synth" if args.per_word == PER_WORD else f"synth-{args.per_word}", "fsdd": f"fsdd-{args.split}"}[args.dataset]
+    tag += "" if args.lr == LR else f"-lr{args.lr:g}"
     work = Path(args.work) / tag
     work.mkdir(parents=True, exist_ok=True)
     settings_file = work / "settings.json"
@@ -216,8 +217,8 @@ def write_report(results: list[dict], ipcs: list[int], settings: dict, args, tag
               "Mean ± std over seeds (their number per row in the seeds column); each seed draws its own random subset and distils its own coreset.\n",
               f"Command: `python benchmarks/rfad_quality.py --dataset {args.dataset}"
               + (f" --split {args.split}" if args.dataset == "fsdd" else "")
-              + (f" --per-word {args.per_word}" if args.dataset == "synth" and args.per_word != 120 else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
-              f"--steps {args.steps}" + (f" --lr {args.lr}" if args.lr != 0.05 else "") + f" --init {args.init}" + (f" --full-epochs {args.full_epochs}" if args.full_epochs != 10 else "") + "`\n"]
+              + (f" --per-word {args.per_word}" if args.dataset == "synth" and args.per_word != PER_WORD else "") + f" --ipc {args.ipc} --seeds {args.seeds} "
+              f"--steps {args.steps}" + (f" --lr {args.lr}" if args.lr != LR else "") + f" --init {args.init}" + (f" --full-epochs {args.full_epochs}" if args.full_epochs != 10 else "") + "`\n"]
     (RESULTS / f"rfad_quality_{tag}.md").write_text("\n".join(header + lines) + "\n")
     print("\n".join(lines))
 

@@ -145,32 +145,32 @@ static inline __attribute__((always_inline)) void forward_vector(
     const long cin_g = fixed_cin_g ? fixed_cin_g : cin / groups, cout_g = cout / groups;
     const long f = 2 * io, t = 2 * jo, mrow = Wo * 2 * cout;
     for (long cb = 0; cb < cout_g; cb += VL) {
-            v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
 #pragma GCC unroll 9
-            for (long k = 0; k < TAPS; k++) {
-                const float *p0 = xp + ((b * Hp + f + k / 3) * Wp + t + k % 3) * cin + g * cin_g;
-                const float *p1 = p0 + Wp * cin;
-                const float *wk = wf + (g * TAPS + k) * cin_g * cout_g + cb;
-                for (long ci = 0; ci < cin_g; ci++) {
-                    const v16 w = ld(wk + ci * cout_g);
-                    a0 += p0[ci] * w;
-                    a1 += p0[cin + ci] * w;
-                    b0 += p1[ci] * w;
-                    b1 += p1[cin + ci] * w;
-                    if (np == 2) {
-                        a2 += p0[2 * cin + ci] * w;
-                        a3 += p0[3 * cin + ci] * w;
-                        b2 += p1[2 * cin + ci] * w;
-                        b3 += p1[3 * cin + ci] * w;
-                    }
+        for (long k = 0; k < TAPS; k++) {
+            const float *p0 = xp + ((b * Hp + f + k / 3) * Wp + t + k % 3) * cin + g * cin_g;
+            const float *p1 = p0 + Wp * cin;
+            const float *wk = wf + (g * TAPS + k) * cin_g * cout_g + cb;
+            for (long ci = 0; ci < cin_g; ci++) {
+                const v16 w = ld(wk + ci * cout_g);
+                a0 += p0[ci] * w;
+                a1 += p0[cin + ci] * w;
+                b0 += p1[ci] * w;
+                b1 += p1[cin + ci] * w;
+                if (np == 2) {
+                    a2 += p0[2 * cin + ci] * w;
+                    a3 += p0[3 * cin + ci] * w;
+                    b2 += p1[2 * cin + ci] * w;
+                    b3 += p1[3 * cin + ci] * w;
                 }
             }
-            const long c = g * cout_g + cb;
-            float *o = out + out_at(b, io, jo, Ho, Wo, opad, cout) + c;
-            unsigned char *m = mask ? mask + ((b * Ho * 2 + f) * (Wo * 2) + t) * cout + c : 0;
-            store_pooled(o, m, mrow, cout, a0, a1, b0, b1);
-            if (np == 2) store_pooled(o + cout, m ? m + 2 * cout : 0, mrow, cout, a2, a3, b2, b3);
         }
+        const long c = g * cout_g + cb;
+        float *o = out + out_at(b, io, jo, Ho, Wo, opad, cout) + c;
+        unsigned char *m = mask ? mask + ((b * Ho * 2 + f) * (Wo * 2) + t) * cout + c : 0;
+        store_pooled(o, m, mrow, cout, a0, a1, b0, b1);
+        if (np == 2) store_pooled(o + cout, m ? m + 2 * cout : 0, mrow, cout, a2, a3, b2, b3);
+    }
 }
 
 /* Group g of row b on the vector path, two pooled positions at a time. Groups are the outer
@@ -228,7 +228,7 @@ static void phase_grads(const float *restrict gout, const unsigned char *restric
         }
 }
 
-static void backward_plain(const float *restrict G, const float *restrict wf, const float *restrict wb,
+static void backward_plain(const float *restrict G, const float *restrict wb,
                            float *restrict gxp, long b, long io, long jo, long Hp, long Wp, long cin, long cout,
                            long groups, long ph, long pw) {
     const long cin_g = cin / groups, cout_g = cout / groups;
@@ -246,7 +246,6 @@ static void backward_plain(const float *restrict G, const float *restrict wf, co
                     }
             }
         }
-    (void)wf;
 }
 
 /* The four conv outputs of tap (r, s) land on patch cells (r, s), (r, s+1), (r+1, s), (r+1, s+1). */
@@ -272,39 +271,36 @@ static void backward_vector(const float *restrict G, const float *restrict wf, c
     const long cin_g = cin / groups, cout_g = cout / groups;
     const float *G00 = G, *G01 = G + cout, *G10 = G + 2 * cout, *G11 = G + 3 * cout;
     float *base = gxp + ((b * Hp + 2 * io) * Wp + 2 * jo) * cin;
-    {
-        if (cin_g == 1) { /* one input channel: dot products over output-channel blocks */
-            PATCH_ZERO;
-            const long wstride = cout_g;
-            for (long cb = 0; cb < cout_g; cb += VL) {
-                const long c = g * cout_g + cb;
-                const v16 q00 = ld(G00 + c), q01 = ld(G01 + c), q10 = ld(G10 + c), q11 = ld(G11 + c);
-                const float *wk = wf + g * TAPS * cout_g + cb;
-                ALL_TAPS();
-            }
-            const v16 patch[16] = {PATCH_LIST};
-            for (long r = 0; r < 4; r++)
-                for (long s = 0; s < 4; s++) base[(r * Wp + s) * cin + g] += hsum(patch[r * 4 + s]);
-            return;
+    if (cin_g == 1) { /* one input channel: dot products over output-channel blocks */
+        PATCH_ZERO;
+        const long wstride = cout_g;
+        for (long cb = 0; cb < cout_g; cb += VL) {
+            const long c = g * cout_g + cb;
+            const v16 q00 = ld(G00 + c), q01 = ld(G01 + c), q10 = ld(G10 + c), q11 = ld(G11 + c);
+            const float *wk = wf + g * TAPS * cout_g + cb;
+            ALL_TAPS();
         }
-        const long wstride = cout_g * cin_g;
-        for (long cib = 0; cib < cin_g; cib += VL) {
-            PATCH_ZERO;
-            for (long co = 0; co < cout_g; co++) {
-                const long c = g * cout_g + co;
-                const float q00 = G00[c], q01 = G01[c], q10 = G10[c], q11 = G11[c];
-                const float *wk = wb + (g * TAPS * cout_g + co) * cin_g + cib;
-                ALL_TAPS();
-            }
-            const v16 patch[16] = {PATCH_LIST};
-            for (long r = 0; r < 4; r++)
-                for (long s = 0; s < 4; s++) {
-                    float *p = base + (r * Wp + s) * cin + g * cin_g + cib;
-                    st(p, ld(p) + patch[r * 4 + s]);
-                }
-        }
+        const v16 patch[16] = {PATCH_LIST};
+        for (long r = 0; r < 4; r++)
+            for (long s = 0; s < 4; s++) base[(r * Wp + s) * cin + g] += hsum(patch[r * 4 + s]);
+        return;
     }
-    (void)wf;
+    const long wstride = cout_g * cin_g;
+    for (long cib = 0; cib < cin_g; cib += VL) {
+        PATCH_ZERO;
+        for (long co = 0; co < cout_g; co++) {
+            const long c = g * cout_g + co;
+            const float q00 = G00[c], q01 = G01[c], q10 = G10[c], q11 = G11[c];
+            const float *wk = wb + (g * TAPS * cout_g + co) * cin_g + cib;
+            ALL_TAPS();
+        }
+        const v16 patch[16] = {PATCH_LIST};
+        for (long r = 0; r < 4; r++)
+            for (long s = 0; s < 4; s++) {
+                float *p = base + (r * Wp + s) * cin + g * cin_g + cib;
+                st(p, ld(p) + patch[r * 4 + s]);
+            }
+    }
 }
 
 static void backward_rows(const float *restrict gout, const unsigned char *restrict mask, const float *restrict wf,
@@ -318,7 +314,7 @@ static void backward_rows(const float *restrict gout, const unsigned char *restr
             for (long io = 0; io < Ho; io++)
                 for (long jo = 0; jo < Wo; jo++) {
                     phase_grads(gout, mask, scratch, b, io, jo, 0, cout, cout, ph, pw, Ho, Wo, opad);
-                    backward_plain(scratch, wf, wb, gxp, b, io, jo, Hp, Wp, cin, cout, groups, ph, pw);
+                    backward_plain(scratch, wb, gxp, b, io, jo, Hp, Wp, cin, cout, groups, ph, pw);
                 }
             continue;
         }
