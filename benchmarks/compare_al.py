@@ -107,12 +107,12 @@ def main() -> None:
     jobs = plan_jobs(args.strategies.split(","), args.budgets.split(","), [int(v) for v in args.ipc.split(",") if v],
                      args.coreset, args.seeds, feats.n_classes)
     check_jobs(feats, jobs)
-    train_config = TrainConfig(epochs=args.epochs, batch_size=64)
+    train_config = TrainConfig(epochs=args.epochs, min_steps=args.min_steps, batch_size=64)
     tables, seconds = {}, {}
     for model in args.model.split(","):
         settings = CompareSettings(model=model, model_kwargs={"width": args.width}, train_config=train_config.to_dict(),
                                    al={"rounds": args.rounds, "mc_passes": args.mc_passes, "warm_start": False},
-                                   min_steps=args.min_steps, feature_id=feats.feature_id, manifest_hash=feats.manifest_hash())
+                                   feature_id=feats.feature_id, manifest_hash=feats.manifest_hash())
         out = args.work / (f"report-pool{args.pool}-{model}" + ("" if args.width == 16 and model == "cnn4" else f"-w{args.width}"))
         if args.report_only:
             records = finished_records(out)

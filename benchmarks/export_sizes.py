@@ -70,7 +70,7 @@ def main() -> None:
     labels = [str(d) for d in range(10)]
     print(f"features {x.shape} in {time.perf_counter() - start:.1f} s")
     train, test = split == "train", split == "test"
-    tc = TrainConfig(epochs=args.epochs, batch_size=64, threads=1, seed=args.seed, device="auto")
+    tc = TrainConfig(min_steps=0, epochs=args.epochs, batch_size=64, threads=1, seed=args.seed, device="auto")
     start = time.perf_counter()
     trained = train_model("cnn4", x[train], y[train], labels, tc, model_kwargs={"width": args.width}, progress=True)
     train_s = time.perf_counter() - start

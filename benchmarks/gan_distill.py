@@ -120,7 +120,7 @@ def fit(model: str, x, y, labels: list[str], epochs: int, width: int, seed: int)
         return train_classifier(x, y, len(labels), epochs=epochs, width=width, seed=seed)[0]
     from edgedistill.training import TrainConfig, train_model
 
-    config = TrainConfig(epochs=epochs, device="cpu", threads=int(os.environ.get("OMP_NUM_THREADS", "1")), seed=seed)
+    config = TrainConfig(min_steps=0, epochs=epochs, device="cpu", threads=int(os.environ.get("OMP_NUM_THREADS", "1")), seed=seed)
     return train_model(model, x, y, labels, config, model_kwargs={"width": width}, progress=False).module
 
 

@@ -91,7 +91,6 @@ def run_job(job: dict, cache: str, work: str, args: dict) -> dict:
     torch.set_num_threads(args["threads"])
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
-    from edgedistill.methods.active_learning import with_min_steps
     from edgedistill.methods.krr import krr_score, regression_targets
     from edgedistill.methods.random_features import band_stats
     from edgedistill.training import TrainConfig, train_model
@@ -106,9 +105,8 @@ def run_job(job: dict, cache: str, work: str, args: dict) -> dict:
     result["krr_accuracy"] = krr_score(x, krr_targets, test.x, test.y, rfad_config(job, args).random_features(), mean, std,
                                        draws=args["draws"], seed=job["seed"])["accuracy"]
     epochs = args["full_epochs"] if job["kind"] == "full" else args["epochs"]
-    train_config = TrainConfig(epochs=epochs, seed=job["seed"], threads=args["threads"], device=args["device"])
-    if job["kind"] != "full":
-        train_config = with_min_steps(train_config, len(y), args["min_steps"])
+    min_steps = 0 if job["kind"] == "full" else args["min_steps"]
+    train_config = TrainConfig(epochs=epochs, min_steps=min_steps, seed=job["seed"], threads=args["threads"], device=args["device"])
     trained = train_model("cnn4", x, y, train.labels, train_config, model_kwargs={"width": args["width"]}, progress=False)
     result["cnn4_accuracy"] = evaluate_model(trained, test.x, test.y)["accuracy"]
     result["seconds"] = time.perf_counter() - start

@@ -127,7 +127,7 @@ def accuracy_run(feats, model: str, kwargs: dict, epochs: int, threads: int, see
     from edgedistill.training import TrainConfig, train_model
 
     train, test, valid = feats.by_split("train"), feats.by_split("test"), split_or_none(feats, "valid")
-    config = TrainConfig(epochs=epochs, batch_size=32, threads=threads, seed=seed)
+    config = TrainConfig(min_steps=0, epochs=epochs, batch_size=32, threads=threads, seed=seed)
     started = time.perf_counter()
     trained = train_model(model, train.x, train.y, feats.labels, config, model_kwargs=kwargs,
                           valid=(valid.x, valid.y) if valid is not None else None)

@@ -119,7 +119,7 @@ def read_model_meta(model_dir: Path, model_file: Path, session: Session | None =
         return Meta.from_dict(data, source=f"{model_file} metadata_props")
     raise ArtifactError(
         f"{model_file}: the model has no edgedistill metadata (no {META_FILE} beside it and none embedded); the device "
-        "needs its labels and feature config: export it with `edgedistill export model` and pass the export directory"
+        "needs its labels and feature config: export it with `edgedistill export RUN --target onnx` and pass the export directory"
     )
 
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.artifacts import artifact_digest, write_json_atomic
-from edgedistill.runs import balanced_indices, generated_training_data, load_matching_generator
+from edgedistill.runs import load_matching_generator, select_training_data
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,6 @@ class CompareSettings:
     train_config: dict[str, Any]
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     al: dict[str, Any] = dataclasses.field(default_factory=dict)  # ALConfig fields besides strategy/budget/seed
-    min_steps: int = 0  # every model gets at least this many optimiser steps (small budgets: more epochs)
     feature_id: str = ""
     manifest_hash: str = ""
 
@@ -125,8 +124,9 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
     """Train and score one job on the feature cache's train/test splits (runs in a worker process)."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
-    from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays, with_min_steps
-    from edgedistill.training import TrainConfig, train_model
+    from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays
+    from edgedistill.train_config import TrainConfig
+    from edgedistill.training import train_model
 
     feats = FeatureSet.load(feat_dir)
     train, test_xy, valid = feats.by_split("train"), split_arrays(feats, "test"), split_arrays(feats, "valid")
@@ -138,8 +138,7 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
     start = time.perf_counter()
     if job.kind == "al":
         al = ALConfig.from_dict({**settings["al"], "strategy": job.strategy, "budget": job.budget, "seed": job.seed})
-        result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs,
-                                     min_steps=settings["min_steps"])
+        result = run_active_learning(train, model, al, config, test=test_xy, valid=valid, model_kwargs=model_kwargs)
         n, metrics = len(result.indices), result.rounds[-1]
         record["rounds"] = [{k: r[k] for k in ("n_labelled", "accuracy", "uar")} for r in result.rounds]
         record["points"] = [{"n_samples": b, **{k: result.at_budget(b)[k] for k in ("accuracy", "uar")},
@@ -147,7 +146,7 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
                             for b in result.budgets]
     else:
         x, y = _training_data(job, train, feats)
-        trained = train_model(model, x, y, feats.labels, with_min_steps(config, len(x), settings["min_steps"]), valid=valid,
+        trained = train_model(model, x, y, feats.labels, config, valid=valid,
                               model_kwargs=model_kwargs, progress=False)
         n, metrics = len(x), evaluate_model(trained, *test_xy)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
@@ -157,18 +156,16 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
 
 
 def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
+    """The job's training set through the one dispatch `train` and the quickstart use."""
     if job.kind == "full":
-        return np.asarray(train.x), train.y
-    if job.kind == "random":
-        index = balanced_indices(train.y, train.n_classes, int(job.budget), job.seed)
-        return np.asarray(train.x[index]), train.y[index]
-    if job.kind == "generator":
-        data = generated_training_data(feats, job.generator, int(job.budget), job.seed)
-        return data.x, data.y
-    from edgedistill.methods.coreset import load_coreset
-
-    coreset = load_coreset(job.coreset, features=feats.config, labels=feats.labels)
-    return coreset.x, coreset.y_soft if coreset.y_soft is not None else coreset.y
+        data = select_training_data(feats)
+    elif job.kind == "random":
+        data = select_training_data(feats, per_class=int(job.budget), seed=job.seed)
+    elif job.kind == "generator":
+        data = select_training_data(feats, generator=job.generator, per_class=int(job.budget), seed=job.seed)
+    else:
+        data = select_training_data(feats, coreset=job.coreset)
+    return data.x, data.y
 
 
 def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], settings: CompareSettings, workers: int = 1,

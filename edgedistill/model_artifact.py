@@ -3,7 +3,7 @@
 Layout: `meta.json` (feature config + feature_id, labels, seed, source manifest hash, metrics;
 `extra`: model, model_kwargs, n_classes, input_shape, train_config, training_data, history)
 and `model.safetensors` (the module's state dict, normalisation buffers included). No pickle.
-Imports torch and safetensors inside the functions (this module is imported by training.py).
+Imports torch and safetensors inside the functions (this module imports training.py, never the other way round).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def load_model(path: str | Path, features: FeatureConfig | str | None = None):
     from safetensors.torch import load_file
 
     from edgedistill.models import build_model
-    from edgedistill.training import TrainConfig, TrainedModel
+    from edgedistill.train_config import TrainConfig
+    from edgedistill.training import TrainedModel
 
     path = Path(path)
     meta = read_meta(path, schema=SCHEMA, features=features)

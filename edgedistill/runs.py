@@ -101,7 +101,8 @@ def train_and_save(feats: FeatureSet, data: TrainingData, model: str, config, ou
     """
     from edgedistill.evaluate import evaluate_model
     from edgedistill.models import describe_model
-    from edgedistill.training import save_model, train_model
+    from edgedistill.model_artifact import save_model
+    from edgedistill.training import train_model
 
     out = Path(out)
     if out.exists():

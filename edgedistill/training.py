@@ -12,8 +12,8 @@ Targets: `y` int (N,) class indices -> cross-entropy (with optional label smooth
 float (N, C) targets (soft labels, RFAD learned labels) -> mean squared error between the logits
 and the targets, the loss the kernel coreset's labels were learned under.
 
-Saving and loading trained models (schema "edgedistill.model") lives in `model_artifact.py`;
-`save_model` / `load_model` are re-exported here. torch is imported at module level: import this
+Saving and loading trained models (schema "edgedistill.model") lives in `model_artifact.py`,
+which imports this module (never the other way round). torch is imported at module level: import this
 module inside functions where `--help` must stay fast.
 """
 
@@ -34,66 +34,8 @@ from edgedistill.checkpoint import RunState, load_checkpoint, load_state, save_c
 from edgedistill.models import build_model
 from edgedistill.models.layers import set_input_stats
 from edgedistill.runtime import resolve_device, seed_everything
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a classifier is trained. Written into every model artifact.
-
-    epochs: passes over the data (at least one optimiser step each). batch_size: clips per
-    step (a coreset smaller than it is one batch). lr: Adam learning rate, decayed to 0 with a
-    cosine over the epochs (the papers use 2e-4 over long runs; 3e-3 suits short CPU runs).
-    weight_decay: Adam L2 weight decay. label_smoothing: cross-entropy smoothing (hard labels
-    only). augment: SpecAugment-style masks (one frequency band of up to F/8 bands and one time
-    span of up to T/8 frames, filled with the band mean) and a random time shift of up to T/10
-    frames (edges repeated). balanced: draw batches with class-balanced probabilities instead
-    of shuffling. patience: stop when validation accuracy has not improved for this many epochs
-    (0: run all epochs; the best validation epoch's weights are kept either way). device:
-    "auto", "cpu", "cuda" or "cuda:N". threads: torch CPU threads (None: leave torch's
-    setting). seed: seeds initialisation, batch order, augmentation and dropout.
-    """
-
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
-    augment: bool = True
-    balanced: bool = False
-    patience: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs={self.epochs} (need >= 1)")
-        if self.batch_size < 1:
-            problems.append(f"batch_size={self.batch_size} (need >= 1)")
-        if not self.lr > 0:
-            problems.append(f"lr={self.lr} (need > 0)")
-        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
-            problems.append("weight_decay must be >= 0 and label_smoothing in [0, 1)")
-        if self.patience < 0 or (self.threads is not None and self.threads < 1):
-            problems.append("patience must be >= 0 and threads >= 1 (or None)")
-        if problems:
-            raise ValueError("invalid training config: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "TrainConfig", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        kind = data.pop("type", "TrainConfig")
-        if kind != "TrainConfig":
-            raise ValueError(f"expected a TrainConfig, got type={kind!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**data)
+from edgedistill.train_config import TrainConfig
+from edgedistill.progress import progress as Progress
 
 
 @dataclass
@@ -201,12 +143,13 @@ def train_model(
     y_all = torch.as_tensor(y, device=device)
     fill = module.norm.mean.detach().to(device) if config.augment else None
     steps = max(1, math.ceil(len(x) / config.batch_size))
-    bar = _progress(progress, config.epochs, model)
-    for epoch in range(state.epoch, config.epochs):
+    epochs = config.epochs_for(len(x))
+    bar = Progress(epochs, f"train {model}", start=state.epoch, enabled=progress).__enter__()
+    for epoch in range(state.epoch, epochs):
         if config.patience and state.since_best >= config.patience:
             break
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+            group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
         module.train()
         order = _batch_order(y, soft, len(labels), steps * config.batch_size, config.balanced, generator)
         total = 0.0
@@ -234,8 +177,8 @@ def train_model(
         state.epoch = epoch + 1
         if checkpoint is not None:
             save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
-        bar.advance(record)
-    bar.close()
+        bar.update(epoch + 1, loss=record["loss"], **({"valid": record["valid_accuracy"]} if valid is not None else {}))
+    bar.__exit__(None, None, None)
     if state.best_weights is not None:
         module.load_state_dict(state.best_weights)
     module.to("cpu").eval()
@@ -320,34 +263,3 @@ def _accuracy(module: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.dev
             xb = torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)
             correct += int((module(xb).argmax(1).cpu().numpy() == np.asarray(y[i:i + batch_size])).sum())
     return correct / max(1, len(x))
-
-
-# Progress --------------------------------------------------------------------------------------
-class _progress:
-    """A rich progress bar on stderr with loss and validation accuracy (or nothing)."""
-
-    def __init__(self, enabled: bool, epochs: int, model: str) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            from edgedistill.cli.output import log
-
-            self.bar = Progress(TextColumn("[bold]train {task.fields[model]}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=log, transient=True)
-            self.task = self.bar.add_task("train", total=epochs, model=model, status="")
-            self.bar.start()
-
-    def advance(self, record: dict[str, Any]) -> None:
-        if self.bar is not None:
-            status = f"loss {record['loss']:.4f}"
-            if "valid_accuracy" in record:
-                status += f"  valid acc {record['valid_accuracy']:.3f}"
-            self.bar.update(self.task, completed=record["epoch"], status=status)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-from edgedistill.model_artifact import load_model, save_model  # noqa: E402,F401  (re-exported API)

@@ -28,7 +28,7 @@ FRONTEND_ATOL = 2e-3
 
 
 def export_module(module, input_shape: Sequence[int], out: str | os.PathLike, formats: str | Sequence[str] = ("onnx", "tflite"),
-                  int8: bool = True, calibration: np.ndarray | None = None, meta: dict[str, Any] | None = None,
+                  int8: bool = False, calibration: np.ndarray | None = None, meta: dict[str, Any] | None = None,
                   validate_on: tuple[np.ndarray, np.ndarray] | None = None, with_frontend: bool = False,
                   validate_audio: tuple[np.ndarray, np.ndarray | None] | None = None, **options) -> Path:
     """Export a classifier `module` ((B, F, T) features -> (B, C) logits) to `out`.
@@ -90,7 +90,7 @@ def _export_with_frontend(module, spec, out, formats, meta, validate_audio, opti
 
 
 def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, formats: str | Sequence[str] = ("onnx", "tflite"),
-                 int8: bool = True, calibration: str | os.PathLike | np.ndarray | None = None,
+                 int8: bool = False, calibration: str | os.PathLike | np.ndarray | None = None,
                  eval_data: str | os.PathLike | None = None, eval_split: str = "test", calibration_max: int = 256,
                  **options) -> Path:
     """Export a trained model artifact ("edgedistill.model" directory).
@@ -100,7 +100,7 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, formats: 
     validation inputs (accuracy of every file is reported on them).
     """
     from edgedistill.export.inputs import load_calibration, load_eval
-    from edgedistill.training import load_model
+    from edgedistill.model_artifact import load_model
 
     source = read_meta(model_dir, "edgedistill.model")
     trained = load_model(model_dir)
@@ -115,6 +115,38 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, formats: 
             "eval_data": None if eval_data is None else f"{eval_data} ({eval_split} split)"}
     return export_module(trained.module, input_shape, out, formats=formats, int8=int8, calibration=calib, meta=meta,
                          validate_on=valid, **options)
+
+
+def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, calibration: str | os.PathLike | None = None,
+                    eval_data: str | os.PathLike | None = None, seed: int | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """`edgedistill export RUN --target ...`: export whatever RUN is, read from its meta.json.
+
+    A trained model -> the classifier; a generator -> the generator; an RFAD coreset -> its
+    random-feature nets (device `krr` mode). config: an `ExportConfig`. Returns {target: path};
+    the onnx and tflite targets share one export directory `out`.
+    """
+    targets = config.targets()
+    kind = read_meta(run).schema
+    formats = tuple(t for t in targets if t != "bundle")
+    common = {"int8": config.int8, "tflite_int8": config.tflite_int8, "progress": progress}
+    written: dict[str, Path] = {}
+    if formats:
+        if kind == "edgedistill.model":
+            path = export_model(run, out, formats=formats, calibration=calibration, eval_data=eval_data,
+                                eval_split=config.split, calibration_max=config.calibration_max,
+                                min_int8_agreement=config.min_int8_agreement, with_frontend=config.with_frontend, **common)
+        elif kind == "edgedistill.generator":
+            path = export_generator(run, out, formats=formats, calibration_samples=config.samples, **common)
+        elif kind == "edgedistill.coreset":
+            path = export_coreset_nets(run, out, formats=formats, seed=seed, **common)
+        else:
+            raise ValueError(f"{run} is a {kind} artifact; export takes a trained model (`edgedistill train`), a generator "
+                             "(`distill gan`) or an RFAD coreset (`distill rfad`)")
+        written.update({f: Path(path) for f in formats})
+    if "bundle" in targets:
+        raise ValueError("--target bundle is not available in this version")
+    return written
 
 
 def export_generator(generator_dir: str | os.PathLike, out: str | os.PathLike, formats: str | Sequence[str] = ("onnx", "tflite"),

@@ -45,7 +45,9 @@ def to_tflite(module: torch.nn.Module, spec: GraphSpec, path: str | os.PathLike,
 
 
 def _convert(module: torch.nn.Module, spec: GraphSpec, path: str | os.PathLike, batch: int, dynamic: bool) -> None:
-    import litert_torch
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # the converter stack's torchvision/torchao import notices: noise to a user
+        import litert_torch
 
     graph = wrap(module, spec, named_output=True)
     example = {k: torch.from_numpy(v) for k, v in spec.example(batch, np.random.default_rng(0)).items()}

@@ -18,7 +18,7 @@ def tiny_settings(**changes) -> CompareSettings:
     from edgedistill.training import TrainConfig
 
     base = dict(model="cnn4", model_kwargs={"width": 4},
-                train_config=TrainConfig(epochs=2, batch_size=16, augment=False).to_dict(),
+                train_config=TrainConfig(min_steps=0, epochs=2, batch_size=16, augment=False).to_dict(),
                 al={"rounds": 2, "mc_passes": 3, "warm_start": False})
     return CompareSettings(**{**base, **changes})
 
@@ -71,7 +71,7 @@ def test_balanced_random_indices_are_balanced_and_seeded():
 def test_full_data_model_beats_chance(toy_features_dir):
     from edgedistill.training import TrainConfig
 
-    settings = tiny_settings(model_kwargs={"width": 8}, train_config=TrainConfig(epochs=8, batch_size=16).to_dict())
+    settings = tiny_settings(model_kwargs={"width": 8}, train_config=TrainConfig(min_steps=0, epochs=8, batch_size=16).to_dict())
     record = run_job(str(toy_features_dir), Job("full", 0), settings.to_dict(), threads=1)
     assert record["n_samples"] == record["pool_size"] == 64
     assert record["accuracy"] >= 0.6  # chance is 0.25 on 4 balanced classes

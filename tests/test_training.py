@@ -11,9 +11,10 @@ torch = pytest.importorskip("torch")
 from edgedistill.artifacts import ArtifactError  # noqa: E402
 from edgedistill.evaluate import evaluate_model  # noqa: E402
 from edgedistill.features import get_preset  # noqa: E402
-from edgedistill.training import TrainConfig, load_model, save_model, train_model  # noqa: E402
+from edgedistill.model_artifact import load_model, save_model  # noqa: E402
+from edgedistill.training import TrainConfig, train_model  # noqa: E402
 
-FAST = TrainConfig(epochs=12, batch_size=16, threads=1, device="cpu")
+FAST = TrainConfig(min_steps=0, epochs=12, batch_size=16, threads=1, device="cpu")
 SMALL = {"width": 8}
 
 

@@ -1,35 +1,37 @@
-"""`edgedistill compare`: the paper's table (full data, active learning, random, coresets, generators) for any
-feature cache, resumable, with a Markdown/CSV/JSON report and a PNG plot.
+"""`edgedistill compare FEAT`: the paper's table (full data, active learning, random, coresets,
+generators) for any feature cache, resumable, with a Markdown/CSV/JSON report and a PNG plot.
 
-Thin shell over `edgedistill.compare`; torch is imported in the worker processes only.
+Thin shell over `edgedistill.compare`; training options are `TrainConfig`'s fields and the
+active-learning ones `ALConfig`'s. torch is imported in the worker processes only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, List, Optional
 
 import typer
 
-from edgedistill.cli import train_options as opt
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
+from edgedistill.methods.active_learning import ALConfig
+from edgedistill.train_config import TrainConfig
+
+_csv = opt.csv
 
 
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
+@opt.config_options(skip={"al": ("strategy", "budget", "initial", "seed"), "train_config": ("seed",)},
+                    al=ALConfig, train_config=TrainConfig)
 def compare(
-    feat: opt.Features = None,
-    features: opt.FeaturesOption = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory; an existing one is resumed (same settings only).")] = ...,
+    feat: opt.Feat,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory; an existing one is resumed (same settings only).")],
     strategies: Annotated[str, typer.Option(help="Comma-separated acquisition strategies "
                                                  "(random, entropy, variation-ratios, bald, margin).")] = "entropy,variation-ratios,bald,random",
     budgets: Annotated[str, typer.Option(help="Comma-separated AL budgets: percentages of the train split or counts.")] = "60%,40%,30%,20%",
     coreset: Annotated[Optional[List[Path]], typer.Option("--coreset", "--coresets", help="Coreset artifact(s) to "
                                                           "train on (repeat the option).", show_default=False)] = None,
     generator: Annotated[Optional[List[Path]], typer.Option("--generator", "--generators", help="GAN generator "
-                                                            "artifact(s) (`distill-gan`): a model trained only on "
+                                                            "artifact(s) (`distill gan`): a model trained only on "
                                                             "their samples, --ppc per class, balanced (repeat the "
                                                             "option: the L_SML / L_DIV ablation in one table).",
                                                             show_default=False)] = None,
@@ -38,30 +40,22 @@ def compare(
                                           "classes and balanced random real clips); default: the coresets' ipc.",
                                      show_default=False)] = "",
     model: opt.Model = "cnn4",
-    model_arg: opt.ModelArgs = None,
+    model_arg: opt.ModelArg = None,
     seeds: Annotated[int, typer.Option(help="Repeats of every row with seeds 0..N-1 (mean and std reported).")] = 3,
-    rounds: opt.Rounds = 4,
-    mc_passes: opt.MCPasses = 10,
-    warm_start: opt.WarmStart = False,
-    epochs: opt.Epochs = 30,
-    min_steps: opt.MinSteps = 100,
-    batch_size: opt.BatchSize = 64,
-    lr: opt.LearningRate = 3e-3,
-    augment: opt.Augment = True,
     device: opt.Device = "auto",
     workers: Annotated[int, typer.Option(help="Jobs trained in parallel processes.")] = 1,
     threads: opt.Threads = None,
     as_json: opt.Json = False,
+    al: Any = None,
+    train_config: Any = None,
 ) -> None:
     """Compare coresets and generators with active learning and random subsets at the same budgets; write report.md/csv/json + PNG."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from edgedistill.compare import CompareSettings, check_jobs, plan_jobs, run_comparison
     from edgedistill.compare_report import summarise, write_report
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.methods.coreset import load_coreset
 
-    path = opt.features_path(feat, features)
+    path = feat
     feats = FeatureSet.load(path)
     coresets = [str(c) for c in coreset or []]
     try:
@@ -79,29 +73,30 @@ def compare(
     check_jobs(feats, jobs)
     settings = CompareSettings(
         model=model, model_kwargs=opt.model_kwargs(model_arg),
-        train_config=opt.train_config(epochs, batch_size, lr, augment, device, None).to_dict(),
-        al={"rounds": rounds, "mc_passes": mc_passes, "warm_start": warm_start}, min_steps=min_steps,
+        train_config=train_config.replace(threads=None).to_dict(),
+        al={"rounds": al.rounds, "mc_passes": al.mc_passes, "warm_start": al.warm_start},
         feature_id=feats.feature_id, manifest_hash=feats.manifest_hash(),
     )
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=log, transient=True) as bar:
-        task = bar.add_task(f"compare ({model})", total=len(jobs))
+    from edgedistill.progress import progress
+
+    with progress(len(jobs), f"compare ({model})") as bar:
 
         def on_done(record: dict) -> None:
-            bar.advance(task)
             points = record.get("points") or [record]
-            bar.console.print(f"{record['key']}: accuracy " + ", ".join(
-                f"{p['accuracy']:.3f} on {p['n_samples']}" for p in points) + " samples")
+            bar.log(f"{record['key']}: accuracy " + ", ".join(f"{p['accuracy']:.3f} on {p['n_samples']}" for p in points)
+                    + " samples")
+            bar.advance(1)
 
         records = run_comparison(path, out, jobs, settings, workers=workers, threads=threads, on_done=on_done)
     rows = summarise(records)
     title = f"{feats.dataset or path.name}: {model}, {seeds} seed(s)"
     notes = [f"feature cache {path} ({feats.feature_id}), train split {int((feats.split == 'train').sum())} clips, "
              f"test split {int((feats.split == 'test').sum())} clips, {feats.n_classes} classes",
-             f"training: {epochs} epochs (at least {min_steps} steps), batch {batch_size}, lr {lr}, augment {augment}; "
-             f"AL: one trajectory per strategy and seed through every budget, {rounds} round(s) to the smallest and "
+             f"training: {train_config.epochs} epochs (at least {train_config.min_steps} steps), batch {train_config.batch_size}, "
+             f"lr {train_config.lr}, augment {train_config.augment}; "
+             f"AL: one trajectory per strategy and seed through every budget, {al.rounds} round(s) to the smallest and "
              f"between budgets, "
-             f"{'warm-started' if warm_start else 'retrained'} each round, BALD with {mc_passes} MC-dropout passes"]
+             f"{'warm-started' if al.warm_start else 'retrained'} each round, BALD with {al.mc_passes} MC-dropout passes"]
     paths = write_report(rows, out, title, notes)
     log.print(f"wrote {', '.join(str(p) for p in paths.values())} ({len(records)} jobs)")
     table = [(r["method"], r["percent"], r["per_class"], f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f}", r["uar_mean"],

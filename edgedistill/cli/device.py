@@ -13,13 +13,14 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
 
 app = typer.Typer(help="On-device runtime (no torch): infer, bench, sample, train {krr,head,full}.", no_args_is_help=True)
 
 Backend = Annotated[Optional[str], typer.Option("--backend", help="onnxruntime or litert (default: from the file type; .onnx preferred in a directory).")]
-Threads = Annotated[int, typer.Option("--threads", help="Intra-op threads of the runtime.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+Threads = opt.Threads
+AsJson = opt.Json
 
 
 @app.command("infer")
@@ -70,7 +71,7 @@ def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output samples file (.npz), used by `device train --data`.")],
     ppc: Annotated[int, typer.Option("--ppc", help="Samples per class (balanced), or the mean per class with --prior.")] = 50,
     balanced: Annotated[bool, typer.Option("--balanced/--prior", help="Equal counts per class, or split by the generator's class prior.")] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
+    seed: opt.Seed = 0,
     backend: Backend = None,
     threads: Threads = 1,
     as_json: AsJson = False,
@@ -103,7 +104,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="head/full: minibatch; krr: rows per graph call [32 / 32 / 64].")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="head/full: Adam learning rate [1e-2 / 3e-3].")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="head/full: L2 weight decay [1e-4 / 0].")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="head/full: initialisation and shuffling seed [0].")] = None,
+    seed: opt.Seed = 0,
     backend: Backend = None,
     threads: Threads = 1,
     as_json: AsJson = False,
@@ -112,7 +113,7 @@ def train(
     from edgedistill.device.train import train as run_train
 
     given = {"reg": reg, "hidden": hidden, "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "seed": seed}
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None and not (k == "seed" and mode == "krr")}  # krr draws nothing
     path, summary = run_train(mode, graph, data, out, eval_data=eval_data, data_split=data_split, eval_split=eval_split,
                               options=given, backend=backend, threads=threads, log=lambda m: log.print(m, highlight=False))
     summary.pop("confusion", None)
@@ -128,7 +129,7 @@ def build_step(
     hidden1: Annotated[int, typer.Option("--hidden1", help="Channels of the first temporal conv.")] = 32,
     hidden2: Annotated[int, typer.Option("--hidden2", help="Channels of the second temporal conv.")] = 32,
     kernel: Annotated[int, typer.Option("--kernel", help="Odd conv width over time.")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Initial weights seed.")] = 0,
+    seed: opt.Seed = 0,
     as_json: AsJson = False,
 ) -> None:
     """Host side (needs torch): export the train-step + forward graphs that `device train full` runs."""

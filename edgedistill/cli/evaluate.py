@@ -1,7 +1,8 @@
-"""`edgedistill evaluate`: score a model artifact on a split of a feature cache (accuracy, UAR,
+"""`edgedistill evaluate RUN FEAT`: score a model artifact on a split of a feature cache (accuracy, UAR,
 macro F1, per-class recall), optionally plot the confusion matrix, save the predictions, and
 compare with a second model by the exact McNemar test; or, with --coreset, score an RFAD coreset
-directly by kernel ridge regression on fresh random features (as `edgedistill krr-score`).
+directly by kernel ridge regression on fresh random features (as `edgedistill krr-score`): the
+kind of RUN is read from its meta.json.
 torch is imported inside the command.
 """
 
@@ -13,33 +14,38 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
 
 
 def evaluate(
-    features: Annotated[Path, typer.Option("--features", "-f", help="Feature cache with the model's features.")],
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model artifact directory (from `edgedistill train`).")] = None,
-    coreset: Annotated[Optional[Path], typer.Option("--coreset", help="Instead of --model: an RFAD coreset, scored by KRR fitted on it with fresh random-feature nets.")] = None,
-    draws: Annotated[int, typer.Option(help="--coreset: fresh random-net draws (mean ± std over them).")] = 5,
+    run: Annotated[Path, typer.Argument(help="A model artifact (from `edgedistill train`) or an RFAD coreset (scored by KRR "
+                                            "fitted on it with fresh random-feature nets); the kind is read from its meta.json.",
+                                       show_default=False)],
+    feat: opt.Feat,
+    draws: opt.Seed = 5,
     split: Annotated[str, typer.Option(help="Split to score: train, valid or test.")] = "test",
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix plot to this PNG.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write y_true, y_pred, probs and paths to this .npz (no pickle).")] = None,
     versus: Annotated[Optional[Path], typer.Option(help="A second model artifact: add its scores and an exact McNemar test.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    as_json: opt.Json = False,
 ) -> None:
-    """Score a trained model (--model) or a coreset by kernel ridge regression (--coreset) on one split."""
+    """Score a trained model, or a coreset by kernel ridge regression, on one split of FEAT."""
     import numpy as np
 
-    if (model is None) == (coreset is None):
-        raise ValueError("give exactly one of --model (a trained model) or --coreset (an RFAD coreset, scored by KRR)")
-    if coreset is not None:
+    from edgedistill.artifacts import read_meta
+
+    model, features = run, feat
+    if read_meta(run).schema == "edgedistill.coreset":
         from edgedistill.cli.distill import krr_score
 
-        return krr_score(coreset, features, split=split, draws=draws, seed=0, device="auto", as_json=as_json)
+        return krr_score(run, feat, split=split, draws=draws, seed=seed, device=device, as_json=as_json)
 
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import mcnemar, plot_confusion, classification_metrics
-    from edgedistill.training import load_model
+    from edgedistill.model_artifact import load_model
 
     feats = FeatureSet.load(features)
     data = feats.by_split(split)

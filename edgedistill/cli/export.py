@@ -1,5 +1,8 @@
-"""`edgedistill export model|generator|formats`: write validated ONNX / TFLite (fp32, int8) files
-with their metadata. torch, onnx and litert are imported inside the commands.
+"""`edgedistill export RUN --target onnx,tflite[,bundle]` and `edgedistill export formats`.
+
+What RUN is (a trained classifier, a generator, an RFAD coreset whose random-feature nets go to
+the device) is read from its meta.json. Options are `ExportConfig`'s fields. torch, onnx and
+litert are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -8,84 +11,55 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
+from edgedistill.export.config import ExportConfig
 
-app = typer.Typer(help="Export trained models and generators to ONNX / TFLite (fp32, int8), validated in the real runtimes.",
-                  no_args_is_help=True)
-
-FORMATS_HELP = "Comma-separated formats: onnx, tflite (see `edgedistill export formats`)."
-TFLITE_INT8_HELP = "TFLite int8 kind: dynamic (int8 weights, float32 I/O) or static (full integer, int8 inputs/outputs)."
-JSON_HELP = "Print one JSON object instead of a table."
+RUN_COMMAND = "run"
 
 
-@app.command("model")
-def model(
-    model_dir: Annotated[Path, typer.Option("--model", "-m", help="Model artifact directory (from `edgedistill train`).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="New export directory (never overwritten).")],
-    formats: Annotated[str, typer.Option(help=FORMATS_HELP)] = "onnx,tflite",
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 files (needs --calibration).")] = False,
-    calibration: Annotated[Optional[Path], typer.Option(help="Calibration data for int8: a coreset, generator or feature-cache "
-                                                        "artifact with the model's features (the distilled data is the intended source).")] = None,
-    calibration_max: Annotated[int, typer.Option(help="At most this many calibration examples (drawn with the model's seed).")] = 256,
-    eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Feature cache to validate on: accuracy of every file "
-                                                      "on its --split (default: validate on the calibration data, or random inputs).")] = None,
-    split: Annotated[str, typer.Option(help="Split of --eval to validate on.")] = "test",
-    tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
-    with_frontend: Annotated[bool, typer.Option("--with-frontend", help="Put the feature front-end in the graph: the files take "
-                                                "raw audio (B, clip_samples) at the feature config's rate; validated against the "
-                                                "numpy front-end on seeded noise clips. fp32 only.")] = False,
-    min_int8_agreement: Annotated[float, typer.Option(help="Refuse an int8 file whose top-1 agrees with torch on fewer "
-                                                      "validation examples than this fraction.")] = 0.8,
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+class _RunByDefault(TyperGroup):
+    """`export RUN ...` is `export run RUN ...`: any first word that is not a sub-command is RUN."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = [RUN_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
+                  help="Export a trained model, generator or coreset: `edgedistill export RUN --target onnx,tflite --out EXP` "
+                       "(files validated in onnxruntime / LiteRT against torch); `edgedistill export formats` lists the targets.")
+
+
+@app.command(RUN_COMMAND, help="Export RUN (the default sub-command: `edgedistill export RUN ...`).")
+@opt.config_options(panel="Export settings", config=ExportConfig)
+def export_run(
+    run: Annotated[Path, typer.Argument(help="A model (`train`), generator (`distill gan`) or RFAD coreset (`distill rfad`) "
+                                            "artifact; its kind is read from meta.json.", show_default=False)],
+    out: opt.Out,
+    calibration: Annotated[Optional[Path], typer.Option(help="Calibration data for a classifier's int8 files: a coreset, "
+                                                        "generator or feature cache with the model's features (the "
+                                                        "distilled data is the intended source).")] = None,
+    eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Feature cache to validate a classifier on: accuracy of "
+                                                      "every file on its --split (default: the calibration data, or random "
+                                                      "inputs).")] = None,
+    net_seed: Annotated[Optional[int], typer.Option(help="Coreset: seed of the random nets (default: the coreset's seed).")] = None,
+    as_json: opt.Json = False,
+    config: Any = None,
 ) -> None:
-    """Export a trained classifier; every file is run in onnxruntime / LiteRT and compared with torch."""
-    from edgedistill.export.api import export_model
+    from edgedistill.export.api import export_artifact
 
-    path = export_model(model_dir, out, formats=formats, int8=int8, calibration=calibration, eval_data=eval_data,
-                        eval_split=split, calibration_max=calibration_max, tflite_int8=tflite_int8,
-                        min_int8_agreement=min_int8_agreement, with_frontend=with_frontend, progress=_progress)
-    _report(path, as_json)
-
-
-@app.command("generator")
-def generator(
-    generator_dir: Annotated[Path, typer.Option("--generator", "-g", help="Generator artifact directory (from `edgedistill distill gan`).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="New export directory (never overwritten).")],
-    formats: Annotated[str, typer.Option(help=FORMATS_HELP)] = "onnx,tflite",
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 files, calibrated on the generator's own "
-                                       "latent/one-hot inputs.")] = False,
-    samples: Annotated[int, typer.Option(help="Latent samples used for calibration and validation.")] = 64,
-    tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
-    """Export a GAN generator: inputs z (B, z_dim) and label_onehot (B, C), output features (B, F, T)."""
-    from edgedistill.export.api import export_generator
-
-    path = export_generator(generator_dir, out, formats=formats, int8=int8, calibration_samples=samples,
-                            tflite_int8=tflite_int8, progress=_progress)
-    _report(path, as_json)
-
-
-@app.command("random-features")
-def random_features(
-    coreset: Annotated[Path, typer.Option("--coreset", "-c", help="RFAD coreset artifact (from `edgedistill distill rfad`).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="New export directory (never overwritten).")],
-    formats: Annotated[str, typer.Option(help=FORMATS_HELP)] = "onnx,tflite",
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write int8 files, calibrated on the coreset.")] = False,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random nets (default: the coreset's seed).")] = None,
-    tflite_int8: Annotated[str, typer.Option(help=TFLITE_INT8_HELP)] = "dynamic",
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
-    """Export an RFAD coreset's random-feature nets (features (B, F, T) -> phi (B, D)) for the device krr mode."""
-    from edgedistill.export.api import export_coreset_nets
-
-    path = export_coreset_nets(coreset, out, formats=formats, int8=int8, seed=seed, tflite_int8=tflite_int8, progress=_progress)
-    _report(path, as_json)
+    written = export_artifact(run, out, config, calibration=calibration, eval_data=eval_data, seed=net_seed, progress=_progress)
+    paths = dict.fromkeys(written.values())
+    for path in paths:
+        _report(path, as_json and len(paths) == 1)
 
 
 @app.command("formats")
-def formats_(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+def formats_(as_json: opt.Json = False) -> None:
     """List the export formats: runtime, fp32 tolerance, how int8 is made, dynamic batch."""
     from edgedistill.export.formats import describe
 

@@ -10,13 +10,14 @@ from typing import Annotated, List
 
 import typer
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
 
 app = typer.Typer(help="Feature front-end: list presets, extract features from WAV files.", no_args_is_help=True)
 
 
 @app.command("presets")
-def presets(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+def presets(as_json: opt.Json = False) -> None:
     """List the named feature presets with their shapes and feature ids."""
     from edgedistill.features import PRESETS
 
@@ -31,7 +32,7 @@ def extract(
     audio: Annotated[List[Path], typer.Argument(help="WAV files at the preset's sample rate.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npz (x: features, files: names).")],
     preset: Annotated[str, typer.Option(help="Feature preset (see `edgedistill features presets`).")] = "kws",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: opt.Json = False,
 ) -> None:
     """Extract features from WAV files into an .npz (no pickle) with the config's feature_id."""
     import json

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import compare, data, device, distill, evaluate, export, features, gan, inspect, models, quickstart, select, train
+from edgedistill.cli import compare, data, device, distill, evaluate, export, features, inspect, models, quickstart, sample, select, train
 
 app = typer.Typer(
     name="edgedistill",
@@ -32,12 +32,11 @@ app.command("train")(train.train)
 app.command("crossval")(train.crossval)
 app.command("evaluate")(evaluate.evaluate)
 app.command("models")(models.models)
-app.command("distill")(distill.distill)
+app.add_typer(distill.app, name="distill")
 app.command("krr-score")(distill.krr_score)
 app.command("select")(select.select)
 app.command("compare")(compare.compare)
-app.command("distill-gan")(gan.distill_gan)
-app.command("sample")(gan.sample)
+app.command("sample")(sample.sample)
 app.add_typer(export.app, name="export")
 
 

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit
 
 
 def models(
     preset: Annotated[str, typer.Option(help="Feature preset whose (features, frames) shape sizes the models.")] = "kws",
     n_classes: Annotated[int, typer.Option("--classes", help="Number of classes of the classifier head.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    as_json: opt.Json = False,
 ) -> None:
     """List the models with their default sizes (parameters, MACs per clip)."""
     from edgedistill.features import get_preset

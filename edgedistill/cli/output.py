@@ -1,7 +1,7 @@
 """How commands report: a readable table on stdout, or exactly one JSON object with `--json`.
 
-Progress bars and logs go to stderr (`log`), so `--json` output can be piped into scripts.
-Must not import torch.
+Progress and logs go to stderr through the library's one progress path (`edgedistill.progress`;
+`log` is its console), so `--json` output can be piped into scripts. Must not import torch.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
-log = Console(stderr=True)
+from edgedistill.progress import console as log
+
 out = Console()
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN to None."""
+    """JSON-safe: numpy scalars to Python, NaN to None, paths to text."""
     if hasattr(value, "item") and not isinstance(value, (list, dict)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -27,6 +28,8 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if hasattr(value, "__fspath__"):
+        return str(value)
     return value
 
 

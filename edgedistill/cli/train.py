@@ -1,122 +1,76 @@
-"""`edgedistill train` and `edgedistill crossval`: train a named classifier on a feature cache
-(its train split, a balanced random subset, or a coreset artifact) and score it on the test
-split; or cross-validate it over folds. torch is imported inside the commands.
+"""`edgedistill train FEAT` and `edgedistill crossval FEAT`: train a named classifier on a feature
+cache (its train split, a balanced random subset, a coreset or a generator) and score it on the
+test split; or cross-validate it over folds. Training options come from `TrainConfig`'s fields.
+torch is imported inside the commands.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
-from edgedistill.models import MODELS
+from edgedistill.train_config import TrainConfig
 
-_MODEL_NAMES = ", ".join(MODELS.names())
-
-# Options shared by the training commands (one definition each; they map onto TrainConfig).
-Features = Annotated[Path, typer.Option("--features", "-f", help="Feature cache directory (from `edgedistill features`/data prepare).")]
-Model = Annotated[str, typer.Option("--model", "-m", help=f"Classifier: {_MODEL_NAMES}.")]
-ModelKwargs = Annotated[str, typer.Option("--model-kwargs", help='Builder options as JSON, e.g. \'{"width": 16}\' (see `edgedistill models`).')]
-Epochs = Annotated[int, typer.Option(help="Training epochs.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Clips per optimiser step.")]
-Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate (cosine-decayed to 0; the papers use 2e-4 for long runs).")]
-WeightDecay = Annotated[float, typer.Option("--weight-decay", help="Adam weight decay.")]
-LabelSmoothing = Annotated[float, typer.Option("--label-smoothing", help="Cross-entropy label smoothing (hard labels only).")]
-Augment = Annotated[bool, typer.Option("--augment/--no-augment", help="SpecAugment-style masks and time shift.")]
-Balanced = Annotated[bool, typer.Option("--balanced/--shuffled", help="Class-balanced batch sampling instead of plain shuffling.")]
-Patience = Annotated[int, typer.Option(help="Stop after this many epochs without a better validation accuracy (0: never).")]
-Seed = Annotated[int, typer.Option(help="Seed for initialisation, sampling, augmentation and dropout.")]
-Device = Annotated[str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")]
-Threads = Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+PANEL = "Training settings"
 
 
-def _config(epochs, batch_size, lr, weight_decay, label_smoothing, augment, balanced, patience, device, threads, seed):
-    from edgedistill.training import TrainConfig
-
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                       augment=augment, balanced=balanced, patience=patience, device=device, threads=threads, seed=seed)
-
-
-def _kwargs(text: str) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--model-kwargs is not valid JSON ({err}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object, got {text!r}")
-    return value
-
-
+@opt.config_options(panel=PANEL, config=TrainConfig)
 def train(
-    features: Features,
-    out: Annotated[Path, typer.Option("--out", "-o", help="New model artifact directory (never overwritten).")],
-    model: Model = "cnn4",
+    feat: opt.Feat,
+    out: opt.Out,
+    model: opt.Model = "cnn4",
+    model_arg: opt.ModelArg = None,
     coreset: Annotated[Optional[Path], typer.Option(help="Train on this coreset artifact (its learned soft labels when present).")] = None,
     per_class: Annotated[Optional[int], typer.Option("--per-class", help="Train on N random real clips per class of the train split (with --generator: N generated samples per class).")] = None,
     generator: Annotated[Optional[Path], typer.Option(help="Train on samples of this GAN generator artifact (--per-class sets the budget, default 100).")] = None,
-    model_kwargs: ModelKwargs = "{}",
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 64,
-    lr: Lr = 3e-3,
-    weight_decay: WeightDecay = 1e-4,
-    label_smoothing: LabelSmoothing = 0.0,
-    augment: Augment = True,
-    balanced: Balanced = False,
-    patience: Patience = 0,
-    seed: Seed = 0,
-    device: Device = "auto",
-    threads: Threads = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from OUT.ckpt.safetensors.")] = False,
-    as_json: AsJson = False,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
+    resume: opt.Resume = False,
+    as_json: opt.Json = False,
+    config: Any = None,
 ) -> None:
     """Train a classifier and score it on the test split; the metrics go into the model artifact.
 
     Data: the whole train split by default, --per-class N random clips per class, --coreset ART,
-    or --generator GEN (N generated samples per class, balanced).
-
-    The valid split (when present) picks the best epoch; OUT.ckpt.safetensors is written every epoch.
+    or --generator GEN (N generated samples per class, balanced). The valid split (when present)
+    picks the best epoch; OUT.ckpt.safetensors is written every epoch and --resume continues it.
     """
     from edgedistill.data.featureset import FeatureSet
+    from edgedistill.models import MODELS
     from edgedistill.runs import select_training_data, train_and_save
 
-    config = _config(epochs, batch_size, lr, weight_decay, label_smoothing, augment, balanced, patience, device, threads, seed)
     MODELS.get_entry(model)
-    feats = FeatureSet.load(features)
+    feats = FeatureSet.load(feat)
     data = select_training_data(feats, coreset=coreset, per_class=per_class, generator=generator, seed=seed)
-    log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {features}")
-    result = train_and_save(feats, data, model, config, out, model_kwargs=_kwargs(model_kwargs), resume=resume)
+    log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {feat}")
+    result = train_and_save(feats, data, model, config, out, model_kwargs=opt.model_kwargs(model_arg), resume=resume)
     emit(result, as_json, title=f"{model} trained -> {result['out']}")
 
 
+@opt.config_options(panel=PANEL, config=TrainConfig)
 def crossval(
-    features: Features,
-    model: Model = "cnn4",
+    feat: opt.Feat,
+    model: opt.Model = "cnn4",
+    model_arg: opt.ModelArg = None,
     protocol: Annotated[str, typer.Option(help="fold (the data's folds), speaker (leave-speaker-group-out) or stratified (k-fold per class).")] = "fold",
     k: Annotated[int, typer.Option("--k", help="Folds for the speaker and stratified protocols.")] = 5,
-    model_kwargs: ModelKwargs = "{}",
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 64,
-    lr: Lr = 3e-3,
-    weight_decay: WeightDecay = 1e-4,
-    label_smoothing: LabelSmoothing = 0.0,
-    augment: Augment = True,
-    balanced: Balanced = False,
-    seed: Seed = 0,
-    device: Device = "auto",
-    threads: Threads = None,
-    as_json: AsJson = False,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
+    as_json: opt.Json = False,
+    config: Any = None,
 ) -> None:
     """Cross-validate a classifier over all clips of a feature cache: mean and std over folds."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.runs import cross_validate
 
-    config = _config(epochs, batch_size, lr, weight_decay, label_smoothing, augment, balanced, 0, device, threads, seed)
-    feats = FeatureSet.load(features)
-    result = cross_validate(feats, model, config, protocol, k=k, model_kwargs=_kwargs(model_kwargs),
+    feats = FeatureSet.load(feat)
+    result = cross_validate(feats, model, config.replace(patience=0), protocol, k=k, model_kwargs=opt.model_kwargs(model_arg),
                             on_fold=lambda r: log.print(f"fold {r['fold']}: accuracy {r['accuracy']:.4f}  uar {r['uar']:.4f}"))
     rows = [(r["fold"], r["n_train"], r["n_test"], r["accuracy"], r["uar"], r["macro_f1"]) for r in result["folds"]]
     rows.append(("mean ± std", "", "", f"{result['accuracy_mean']:.4f} ± {result['accuracy_std']:.4f}",

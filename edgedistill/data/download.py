@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edgedistill.data.progress import progress_bar, say
+from edgedistill.progress import progress as progress_bar, say
 
 GIB = 1 << 30
 
@@ -69,7 +69,7 @@ def download(name: str, root: str | Path, *, url: str | None = None, checksum: s
     root.mkdir(parents=True, exist_ok=True)
     target = root / source.folder
     if (target / ".edgedistill-complete").exists():
-        say(progress, f"{target}: already downloaded and extracted")
+        say(f"{target}: already downloaded and extracted", progress)
         return target
     url = url or source.url
     checksum = checksum or source.checksum
@@ -114,8 +114,8 @@ def fetch(url: str, dest: str | Path, *, checksum: str | None = None, max_bytes:
             part.unlink()
             raise ValueError(f"{url}: checksum mismatch (expected {checksum}, got {got}); the corrupt download was deleted, run again")
     else:
-        say(progress, f"{url}: no published checksum; sha256 of the download is {_digest(part, 'sha256:')} "
-                       "(pass it as the checksum to pin this file)")
+        say(f"{url}: no published checksum; sha256 of the download is {_digest(part, 'sha256:')} "
+            "(pass it as the checksum to pin this file)", progress)
     os.replace(part, dest)
     return dest
 
@@ -123,7 +123,7 @@ def fetch(url: str, dest: str | Path, *, checksum: str | None = None, max_bytes:
 def _stream(response, part: Path, *, append: bool, start: int, total: int | None, max_bytes: int, url: str,
             progress: bool) -> None:
     done = start
-    with open(part, "ab" if append else "wb") as handle, progress_bar(progress, total or 0, f"download {part.name}") as advance:
+    with open(part, "ab" if append else "wb") as handle, progress_bar(total or None, f"download {part.name}", enabled=progress) as bar:
         while block := response.read(1 << 20):
             done += len(block)
             if done > max_bytes:
@@ -131,7 +131,7 @@ def _stream(response, part: Path, *, append: bool, start: int, total: int | None
                 part.unlink()
                 raise ValueError(f"{url}: download passed the size limit of {max_bytes} bytes; stopped and deleted")
             handle.write(block)
-            advance(len(block))
+            bar.advance(len(block))
     if total is not None and done != total:
         raise ValueError(f"{url}: connection closed after {done} of {total} bytes; run again to resume")
 

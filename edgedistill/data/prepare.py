@@ -25,7 +25,7 @@ from edgedistill.artifacts import ArtifactError, read_meta
 from edgedistill.data.datasets import load_dataset
 from edgedistill.data.featureset import SCHEMA, FeatureSet
 from edgedistill.data.manifest import Item, Manifest
-from edgedistill.data.progress import progress_bar, say
+from edgedistill.progress import progress as progress_bar, say
 from edgedistill.features import FeatureConfig, extract_batch, fit_length, get_preset
 
 ON_ERROR = ("raise", "skip")
@@ -66,7 +66,7 @@ def prepare(dataset: str, root: str | Path, features: str | FeatureConfig, out: 
     out = Path(out)
     if out.exists():
         if _cached_key(out) == key:
-            say(progress, f"{out}: up to date (cache key {key}), nothing to do")
+            say(f"{out}: up to date (cache key {key}), nothing to do", progress)
             return out
         if not force:
             raise ArtifactError(f"{out} already exists and was made from other inputs or settings; "
@@ -106,11 +106,11 @@ def _extract(manifest: Manifest, config: FeatureConfig, x: np.ndarray, on_error:
     keep = np.zeros(n, dtype=bool)
     skipped = list(manifest.problems)
     tasks = [(manifest, config, seed, on_error, start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
-    with progress_bar(progress, n, f"{manifest.dataset}: features") as advance:
+    with progress_bar(n, f"{manifest.dataset}: features", enabled=progress) as bar:
         for chunk in _run(tasks, workers):
             x[chunk.index], duration[chunk.index], keep[chunk.index] = chunk.x, chunk.duration, True
             skipped += [(manifest.items[i].key, reason) for i, reason in chunk.errors]
-            advance(len(chunk.index) + len(chunk.errors))
+            bar.advance(len(chunk.index) + len(chunk.errors))
     if not keep.any():
         raise ValueError(f"{manifest.root}: every item failed; first: {skipped[0][0]}: {skipped[0][1]}")
     items = [item for item, k in zip(manifest.items, keep) if k]
@@ -119,7 +119,7 @@ def _extract(manifest: Manifest, config: FeatureConfig, x: np.ndarray, on_error:
         if i != j:
             x[j] = x[i]
     for path, reason in skipped:
-        say(progress, f"skipped {path}: {reason}")
+        say(f"skipped {path}: {reason}", progress)
     return FeatureSet(
         x=x[: len(kept)], y=np.array([manifest.labels.index(i.label) for i in items], dtype=np.int64), labels=list(manifest.labels),
         config=config, split=np.array([i.split for i in items], dtype=object), fold=np.array([i.fold for i in items]),

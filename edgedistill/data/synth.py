@@ -151,16 +151,16 @@ def _render_all(tmp: Path, jobs: list, noise: list, settings: dict, workers: int
     import multiprocessing
     import sys
 
-    from edgedistill.data.progress import progress_bar
+    from edgedistill.progress import progress as progress_bar
 
     tasks = [(tmp, k, jobs[i : i + CHUNK], noise, settings) for k, i in enumerate(range(0, len(jobs), CHUNK))]
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     rows: list[dict] = []
-    with progress_bar(progress, len(jobs), "synthesising") as advance, \
+    with progress_bar(len(jobs), "synthesising", enabled=progress) as bar, \
             multiprocessing.get_context(method).Pool(max(1, min(workers, len(tasks))), maxtasksperchild=1) as pool:
         for chunk_rows in pool.imap(_render_chunk, tasks):
             rows += chunk_rows
-            advance(len(chunk_rows))
+            bar.advance(len(chunk_rows))
     return rows
 
 

@@ -1,12 +1,7 @@
-"""Distillation methods, by name.
-
-``METHODS[name]`` is the method's ``distill`` entry point, imported lazily so listing the names
-needs no torch. Must not import torch at module level.
+"""Distillation methods and selectors. The method registry is `distiller.DISTILLERS` (name -> a
+`Distiller`, imported lazily so listing the names needs no torch). Must not import torch.
 """
 
-from edgedistill.registry import Registry
+from edgedistill.methods.distiller import DISTILLERS
 
-METHODS = Registry("method", {
-    "rfad": "edgedistill.methods.rfad:distill",
-    "gan": "edgedistill.methods.gan.loop:distill",
-})
+__all__ = ["DISTILLERS"]

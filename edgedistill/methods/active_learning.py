@@ -26,12 +26,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgedistill.config import SEED_HELP, Settings, setting
 from edgedistill.data.featureset import FeatureSet
 from edgedistill.methods.acquisition import MODEL_FREE, NEEDS_MC_PASSES, STRATEGIES, acquire, placeholder_probs
 
 
 @dataclass(frozen=True)
-class ALConfig:
+class ALConfig(Settings):
     """Settings of one active-learning run.
 
     strategy: an acquisition strategy (see `STRATEGIES`). budget: labelled samples at the end,
@@ -47,13 +48,17 @@ class ALConfig:
     TrainConfig seed plus the round number).
     """
 
-    strategy: str = "entropy"
-    budget: str = "20%"
-    initial: int | None = None
-    rounds: int = 4
-    mc_passes: int = 10
-    warm_start: bool = False
-    seed: int = 0
+    strategy: str = setting("entropy", "Acquisition strategy: random, entropy, variation-ratios, bald, margin.")
+    budget: str = setting("20%", "Labelled samples at the end: a percentage of the train split (20%) or a count (50); "
+                                 "several comma-separated budgets (20%,40%) end a round at each and stop at the largest.")
+    initial: int | None = setting(None, "Random initial labelled set (default: one per class or a fifth of the budget, "
+                                        "whichever is larger).")
+    rounds: int = setting(4, "Acquisition rounds from the initial set to the smallest budget and from each budget to the "
+                             "next (a round ends at every budget).")
+    mc_passes: int = setting(10, "MC-dropout passes for BALD.")
+    warm_start: bool = setting(False, "Start each round from the previous round's weights, or retrain from scratch.",
+                               flag="--warm-start/--retrain")
+    seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
         STRATEGIES.get_entry(self.strategy)
@@ -67,16 +72,6 @@ class ALConfig:
             raise ValueError(f"initial={self.initial}: the initial labelled set needs at least 1 sample")
         object.__setattr__(self, "budget", str(self.budget).strip())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "ALConfig", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ALConfig":
-        data = {k: v for k, v in data.items() if k != "type"}
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown ALConfig field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
 
 
 def parse_budget(budget: str | int, pool_size: int, n_classes: int) -> int:
@@ -146,17 +141,6 @@ def nested_round_sizes(initial: int, budgets: list[int], rounds: int) -> list[in
     return sizes
 
 
-def with_min_steps(train_config, n: int, min_steps: int):
-    """`train_config` with enough epochs for at least `min_steps` optimiser steps on n samples.
-
-    Epoch-based training gives a 20-clip set one step per epoch; comparing budgets fairly needs
-    a floor on the number of updates (0: keep the configured epochs).
-    """
-    steps_per_epoch = max(1, math.ceil(n / train_config.batch_size))
-    epochs = max(train_config.epochs, math.ceil(min_steps / steps_per_epoch))
-    return dataclasses.replace(train_config, epochs=epochs) if epochs != train_config.epochs else train_config
-
-
 def split_arrays(feats: FeatureSet, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(x, y) of one split of a feature set, read into memory, or None when the split is empty."""
     mask = feats.split == name
@@ -210,14 +194,13 @@ def run_active_learning(
     test: tuple[np.ndarray, np.ndarray] | None = None,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     model_kwargs: dict | None = None,
-    min_steps: int = 0,
     on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> ALResult:
     """Active learning on `pool` (the training split) until exactly the (largest) budget is labelled.
 
     train_config: a `TrainConfig` used for every round (its seed plus the round number).
     test: (x, y) scored after every round. valid: (x, y) for the trainer's best-epoch choice.
-    min_steps: train every round for at least this many optimiser steps (see `with_min_steps`).
+    Every round trains for at least `train_config.min_steps` optimiser steps.
     on_round: called with each round's record (for progress display).
     """
     from edgedistill.evaluate import evaluate_model
@@ -241,7 +224,7 @@ def run_active_learning(
         init_state = trained.state_dict() if (config.warm_start and trained is not None) else None
         trained = train_model(
             model, np.asarray(pool.x[labelled]), pool.y[labelled], pool.labels,
-            with_min_steps(dataclasses.replace(train_config, seed=train_config.seed + round_index), len(labelled), min_steps),
+            dataclasses.replace(train_config, seed=train_config.seed + round_index),
             model_kwargs=model_kwargs, valid=valid, init_state=init_state, progress=False,
         )
         record: dict[str, Any] = {"round": round_index, "n_labelled": int(len(labelled)),

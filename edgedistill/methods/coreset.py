@@ -1,8 +1,7 @@
 """The coreset artifact (schema ``edgedistill.coreset``): reading and writing, one place.
 
 Payload ``coreset.npz``: ``x`` float32 (M, F, T) synthetic feature maps, ``y`` int64 (M,) class
-indices, optional ``y_soft`` float32 (M, C) learned labels; optionally ``history.png`` (see
-`coreset_plot`). numpy (and matplotlib for the plot) only: must not import torch.
+indices, optional ``y_soft`` float32 (M, C) learned labels; ``history.png`` (see `coreset_plot`). numpy (and matplotlib for the plot) only: must not import torch.
 """
 
 from __future__ import annotations
@@ -38,11 +37,11 @@ class Coreset:
 
 def save_coreset(out: str | Path, coreset: Coreset, method: dict[str, Any], seed: int | None,
                  source_manifest_hash: str | None, metrics: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None, plot: bool = False) -> Path:
-    """Write the coreset artifact; `plot`: also ``history.png`` (the run's curves and one feature map
-    per class) from ``extra["history"]``, as `coreset_plot.plot_distillation` draws it."""
+                 extra: dict[str, Any] | None = None, plot: bool = True) -> Path:
+    """Write the coreset artifact with ``history.png``: the run's curves from ``extra["history"]``
+    (when the method has one) and one feature map per class, as `coreset_plot.plot_distillation`
+    draws it (`plot=False` skips it, for tests and bulk writers)."""
     history = (extra or {}).get("history") or []
-    plot = plot and bool(history)
     if plot:
         extra = {**(extra or {}), "plot": PLOT_FILE}
     meta = Meta(schema=SCHEMA, feature_config=coreset.config.to_dict(), feature_id=coreset.config.feature_id,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,15 @@ import numpy as np
 from edgedistill.data.featureset import FeatureSet
 from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
+from edgedistill.progress import progress as Progress
+from edgedistill.config import DEVICE_HELP, SEED_HELP, THREADS_HELP, Settings, setting
 
 LOSSES = ("mse", "platt")
 INITS = ("real", "kmeans", "noise")
 
 
 @dataclass(frozen=True)
-class RFADConfig:
+class RFADConfig(Settings):
     """Every RFAD setting (written into the coreset artifact).
 
     ipc: synthetic samples per class. steps: optimisation steps. lr: Adam learning rate on the
@@ -56,29 +58,33 @@ class RFADConfig:
     device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). seed.
     """
 
-    ipc: int = 10
-    steps: int = 500
-    lr: float = 0.01
-    label_lr: float = 0.01
-    batch_size: int = 128
-    n_nets: int = 7
-    width: int = 16
-    depth: int = 3
-    n_features: int = 128
-    time_pool: bool = False
-    redraw_every: int = 1
-    reg: float = 1e-4
-    loss: str = "mse"
-    learn_labels: bool = False
-    init: str = "real"
-    eval_every: int = 50
-    patience: int = 0
-    checkpoint_every: int = 200
-    chunk: int = 16
-    compile: bool = False
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
+    ipc: int = setting(10, "Synthetic samples per class (the budget).")
+    steps: int = setting(500, "Optimisation steps.")
+    lr: float = setting(0.01, "Adam learning rate on the coreset (normalised units).")
+    label_lr: float = setting(0.01, "Adam lr of learned labels and the Platt scale.")
+    batch_size: int = setting(128, "Real samples per step.")
+    n_nets: int = setting(7, "Random conv nets N in the kernel.")
+    width: int = setting(16, "Conv channels per random net.")
+    depth: int = setting(3, "Conv blocks per random net.")
+    n_features: int = setting(128, "Random head outputs M per net.")
+    time_pool: bool = setting(True, "Average the nets' last block over time (a kernel invariant to where the sound sits "
+                                    "in the clip; measured better on keywords); --no-time-pool flattens, as the paper.")
+    redraw_every: int = setting(1, "Steps between fresh random nets.")
+    reg: float = setting(1e-4, "KRR ridge, relative to mean(diag K_CC).")
+    loss: str = setting("mse", "mse or platt (cross-entropy with a learned scale).")
+    learn_labels: bool = setting(False, "Also learn the coreset's soft labels.")
+    init: str = setting("kmeans", "kmeans (per class, the real clips nearest k-means centroids in random-feature space), "
+                                  "real (random real clips per class) or noise.")
+    eval_every: int = setting(50, "Steps between validation scores (needs a valid split).", result=False)
+    patience: int = setting(0, "Validation scores without improvement before stopping (0 = never).")
+    checkpoint_every: int = setting(50, "Steps between checkpoints (a run shorter than this still checkpoints halfway).",
+                                    result=False)
+    chunk: int = setting(16, "Rows per random-feature pass (memory / speed trade-off; same result).", result=False)
+    compile: bool = setting(False, "Run the random nets' torch ops through torch.compile (for CUDA; on the CPU the fused "
+                                   "C kernel is faster). Same results to float rounding.", result=False)
+    device: str = setting("auto", DEVICE_HELP, result=False)
+    threads: int | None = setting(None, THREADS_HELP, result=False)
+    seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
         positive = ("ipc", "steps", "batch_size", "n_nets", "width", "depth", "n_features", "redraw_every",
@@ -98,17 +104,6 @@ class RFADConfig:
             raise ValueError(f"RFAD compile must be true or false, got {self.compile!r}")
         if self.patience < 0:
             raise ValueError(f"RFAD patience must be >= 0, got {self.patience}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "RFADConfig", **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RFADConfig":
-        data = {k: v for k, v in data.items() if k != "type"}
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"RFADConfig: unknown field(s) {', '.join(unknown)}")
-        return cls(**data)
 
     def nets(self, input_shape: tuple[int, int], seed: int, mean: np.ndarray, std: np.ndarray, device):
         """The config's random nets drawn with `seed` (compiled when `compile`)."""
@@ -264,7 +259,8 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
         state.update(best_accuracy=validate(), best_step=0)
         state["history"].append({"step": 0, "valid_accuracy": state["best_accuracy"]})
     n_train = len(train)
-    bar = _progress(progress, config.steps, state["step"])
+    bar = Progress(config.steps, "rfad", start=state["step"], enabled=progress).__enter__()
+    checkpoint_every = min(config.checkpoint_every, max(1, config.steps // 2))
     nets = None
     stopped_early = False
     while state["step"] < config.steps:
@@ -291,14 +287,12 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
                 state["stale"] += 1
             stopped_early = bool(config.patience and state["stale"] >= config.patience)
         state["history"].append(record)
-        if bar is not None:
-            bar.update(step, record, state["best_accuracy"])
-        if ckpt is not None and (step % config.checkpoint_every == 0 or stopped_early):
+        bar.update(step, loss=record["loss"], **({"valid": state["best_accuracy"]} if state["best_accuracy"] >= 0 else {}))
+        if ckpt is not None and (step % checkpoint_every == 0 or stopped_early):
             _save_checkpoint(ckpt, config, state, best, z, targets, log_scale, optimizer)
         if stopped_early:
             break
-    if bar is not None:
-        bar.close()
+    bar.__exit__(None, None, None)
 
     if valid_phi is None:
         best = {"z": z.detach().cpu().numpy(), "targets": targets.detach().cpu().numpy()}
@@ -340,12 +334,7 @@ def _load_checkpoint(path: Path, config: RFADConfig, z, targets, log_scale, opti
         info = json.loads(str(arrays.pop("info")))
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"checkpoint {path} is unreadable ({err}); delete it to start over") from None
-    saved = RFADConfig.from_dict(info["config"])
-    ignore = {"steps", "device", "threads", "checkpoint_every", "patience", "compile"}
-    differ = [f.name for f in fields(RFADConfig) if f.name not in ignore and getattr(saved, f.name) != getattr(config, f.name)]
-    if differ:
-        raise ValueError(f"checkpoint {path} was made with other RFAD settings ({', '.join(differ)}); "
-                         "use the same settings or delete the checkpoint")
+    config.check_resume(info["config"], f"checkpoint {path}", also_free=("steps",))
     if arrays["z"].shape != tuple(z.shape):
         raise ValueError(f"checkpoint {path}: coreset shape {arrays['z'].shape} differs from {tuple(z.shape)}")
     with torch.no_grad():
@@ -359,27 +348,3 @@ def _load_checkpoint(path: Path, config: RFADConfig, z, targets, log_scale, opti
             opt_state["state"].setdefault(int(pid), {})[name] = torch.as_tensor(value)
     optimizer.load_state_dict(opt_state)
     return info["state"], {"z": arrays["best_z"], "targets": arrays["best_targets"]}
-
-
-class _progress:
-    """A rich progress bar on stderr showing loss and validation accuracy (None when disabled)."""
-
-    def __new__(cls, enabled: bool, total: int, start: int):
-        return super().__new__(cls) if enabled else None
-
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from edgedistill.cli.output import log
-
-        self.bar = Progress(TextColumn("rfad"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeRemainingColumn(), console=log, transient=False)
-        self.task = self.bar.add_task("rfad", total=total, completed=start, info="")
-        self.bar.start()
-
-    def update(self, step: int, record: dict, best: float) -> None:
-        info = f"loss {record['loss']:.4f}" + (f"  valid {best:.3f}" if best >= 0 else "")
-        self.bar.update(self.task, completed=step, info=info)
-
-    def close(self) -> None:
-        self.bar.stop()

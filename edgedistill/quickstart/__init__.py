@@ -36,7 +36,7 @@ STAGES: list[tuple[str, str, Callable[[Run], dict[str, Any]]]] = [
 
 def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or continue) the quickstart in `out` and return every stage's figures."""
-    from edgedistill.cli.output import log
+    from edgedistill.progress import console as log
 
     config = config or QuickstartConfig()
     out = Path(out)

@@ -6,11 +6,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgedistill.config import SEED_HELP, Settings, setting
+
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 
 @dataclass(frozen=True)
-class QuickstartConfig:
+class QuickstartConfig(Settings):
     """What the quickstart runs. The defaults aim at under 10 minutes on two CPU cores.
 
     words / per_word: the synthesised keywords and clips of each (speaker-disjoint splits).
@@ -27,25 +29,25 @@ class QuickstartConfig:
     synthesis and feature-extraction processes.
     """
 
-    words: tuple[str, ...] = DEFAULT_WORDS
-    per_word: int = 80
-    speakers: int | None = None
-    ipc: int = 10
-    rfad_steps: int = 150
-    rfad_batch: int = 64
-    rfad_time_pool: bool = True
-    rfad_init: str = "kmeans"
-    model: str = "cnn4"
-    width: int = 16
-    epochs: int = 30
-    min_steps: int = 200
-    seeds: int = 3
-    formats: tuple[str, ...] = ("onnx", "tflite")
-    int8: bool = True
-    device_epochs: int = 100
-    bench_runs: int = 200
-    seed: int = 0
-    workers: int = 1
+    words: tuple[str, ...] = setting(DEFAULT_WORDS, "Comma-separated keywords to synthesise.")
+    per_word: int = setting(80, "Synthesised clips per word (speaker-disjoint train/valid/test splits).")
+    speakers: int | None = setting(None, "Synthetic speakers (default: about one per three clips of a word).")
+    ipc: int = setting(10, "Coreset samples per class.")
+    rfad_steps: int = setting(150, "RFAD optimisation steps.")
+    rfad_batch: int = setting(64, "RFAD real clips per step.")
+    rfad_time_pool: bool = setting(True, "RFAD kernel averaged over time (words sit anywhere in the 1 s clip).")
+    rfad_init: str = setting("kmeans", "Where the coreset starts: kmeans (clips nearest k-means centroids) or real.")
+    model: str = setting("cnn4", "Classifier trained on the coreset, on random real clips and on the full train split.")
+    width: int = setting(16, "Width of the classifier.")
+    epochs: int = setting(30, "Training epochs per model.")
+    min_steps: int = setting(200, "Optimiser steps at least per model (a 100-clip set gets the updates it needs).")
+    seeds: int = setting(3, "Training seeds per row (mean ± std).")
+    formats: tuple[str, ...] = setting(("onnx", "tflite"), "Comma-separated export targets.")
+    int8: bool = setting(True, "Also export int8 files (calibrated on the coreset).")
+    device_epochs: int = setting(100, "Epochs of on-device `full` training.")
+    bench_runs: int = setting(200, "Timed inferences per exported file.", result=False)
+    seed: int = setting(0, SEED_HELP)
+    workers: int = setting(1, "Synthesis and feature-extraction processes.", result=False)
 
     def __post_init__(self) -> None:
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
@@ -65,8 +67,6 @@ class QuickstartConfig:
                    bench_runs=20)
         return replace(base, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

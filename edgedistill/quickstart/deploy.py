@@ -95,6 +95,6 @@ def _say(run: Run):
     """A status-line callback for the export steps (None when the run is quiet)."""
     if not run.progress:
         return None
-    from edgedistill.cli.output import log
+    from edgedistill.progress import say
 
-    return lambda message: log.print(f"  {message}", highlight=False)
+    return lambda message: say(f"  {message}")

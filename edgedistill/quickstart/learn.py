@@ -47,22 +47,20 @@ def distill(run: Run) -> dict[str, Any]:
     coreset and, mean and std over RANDOM_DRAWS draws, of random real clips of the same budget.
     """
     from edgedistill.data.featureset import FeatureSet
-    from edgedistill.methods.coreset import Coreset, load_coreset, save_coreset
+    from edgedistill.methods.coreset import Coreset, load_coreset
+    from edgedistill.methods.distiller import DISTILLERS
     from edgedistill.methods.krr import score_coreset
     from edgedistill.methods.rfad import RFADConfig
-    from edgedistill.methods.rfad import distill as rfad_distill
     from edgedistill.runs import balanced_indices
 
     c, feats = run.config, FeatureSet.load(run.path("features"))
-    train, valid, test = feats.by_split("train"), feats.by_split("valid"), feats.by_split("test")
+    train, test = feats.by_split("train"), feats.by_split("test")
     out = run.path("coreset")
     if not (out / "meta.json").exists():
         config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, batch_size=c.rfad_batch, time_pool=c.rfad_time_pool, init=c.rfad_init,
                             seed=c.seed, eval_every=max(10, c.rfad_steps // 10))
-        coreset = rfad_distill(train, config, progress=run.progress, valid=valid)
-        meta = coreset.meta
-        save_coreset(out, coreset, method=meta.method, seed=c.seed, source_manifest_hash=meta.source_manifest_hash,
-                     metrics=meta.metrics, extra=dict(meta.extra))
+        resume = out.with_name(f"{out.name}.ckpt.npz").exists()  # an interrupted run continues from its checkpoint
+        DISTILLERS["rfad"].run(run.path("features"), out, config, None, resume=resume, progress=run.progress)
     coreset = load_coreset(out, features=feats.config, labels=feats.labels)
     scored = score_coreset(coreset, test, seed=c.seed)
     random_scores = []
@@ -102,9 +100,8 @@ def train(run: Run) -> dict[str, Any]:
 
 def _train_once(run: Run, feats, name: str, seed: int, data) -> dict[str, Any]:
     from edgedistill.artifacts import read_meta
-    from edgedistill.methods.active_learning import with_min_steps
     from edgedistill.runs import train_and_save
-    from edgedistill.training import TrainConfig
+    from edgedistill.train_config import TrainConfig
 
     c = run.config
     out = run.path("models", f"{name}-{seed}")
@@ -112,7 +109,7 @@ def _train_once(run: Run, feats, name: str, seed: int, data) -> dict[str, Any]:
         meta = read_meta(out)
         return {"out": str(out), "n_train": meta.extra["training_data"]["n_samples"],
                 "train_seconds": meta.extra.get("train_seconds", 0.0), **meta.metrics}
-    config = with_min_steps(TrainConfig(epochs=c.epochs, seed=c.seed + seed), len(data.y), c.min_steps)
+    config = TrainConfig(epochs=c.epochs, min_steps=c.min_steps, seed=c.seed + seed)
     return train_and_save(feats, data, c.model, config, out, model_kwargs={"width": c.width}, progress=run.progress)
 
 

@@ -1,4 +1,4 @@
-"""`edgedistill distill-gan` and `edgedistill sample` end to end on the toy feature set."""
+"""`edgedistill distill gan FEAT` and `edgedistill sample GEN` end to end on the toy feature set."""
 
 import json
 
@@ -19,27 +19,36 @@ TINY = ["--steps", "2", "--z-dim", "4", "--width", "8", "--batch-size", "8", "--
 
 def test_distill_resume_and_sample(tmp_path, toy_features_dir):
     gen_dir = tmp_path / "gen"
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(gen_dir), "--arch", "gan-att", *TINY, "--json"])
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(gen_dir), "--arch", "gan-att", *TINY, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["generator_bytes"] > 0 and report["n_train"] == 64 and (tmp_path / "gen.ckpt" / "state.pt").exists()
+    assert report["generator_bytes"] > 0 and report["n_train"] == 64
+    assert not (tmp_path / "gen.ckpt").exists()  # the training state is removed after success
     assert load_generator(gen_dir).arch == "gan-att"
     assert load_generator(gen_dir).gan_config["pool_model"] == "cnn4"  # the default pool: train_model snapshots of cnn4
 
+    from edgedistill.methods.gan.config import GANConfig
+    from edgedistill.methods.gan.loop import distill
+    from edgedistill.data.featureset import FeatureSet
+
+    train = FeatureSet.load(toy_features_dir).by_split("train")
+    config = GANConfig(arch="gan-att", steps=2, z_dim=4, width=8, batch_size=8, n_critic=1, pool_models=1, pool_epochs=1,
+                       pool_every=1, device="cpu", threads=1)
+    distill(train, config, progress=False, checkpoint=tmp_path / "gen.ckpt")  # a run stopped at step 2, state kept
     args = [*TINY]
     args[args.index("--steps") + 1] = "3"
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "gen2"), "--arch", "gan-att",
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "gen2"), "--arch", "gan-att",
                                  *args, "--checkpoint", str(tmp_path / "gen.ckpt"), "--resume", "--json"])
     assert result.exit_code == 0, result.output
     assert [h["step"] for h in load_generator(tmp_path / "gen2").history][-1] == 3
 
     out = tmp_path / "generated"
-    result = runner.invoke(app, ["sample", "--generator", str(gen_dir), "--per-class", "5", "--out", str(out), "--json"])
+    result = runner.invoke(app, ["sample", str(gen_dir), "--per-class", "5", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 20
     data = FeatureSet.load(out)
     assert np.bincount(data.y).tolist() == [5, 5, 5, 5] and data.x.shape[1:] == (40, 101)
-    result = runner.invoke(app, ["sample", "--generator", str(gen_dir), "--per-class", "5", "--out", str(tmp_path / "p"), "--prior",
+    result = runner.invoke(app, ["sample", str(gen_dir), "--per-class", "5", "--out", str(tmp_path / "p"), "--prior",
                                  "--format", "coreset"])
     assert result.exit_code == 0, result.output
     from edgedistill.methods.coreset import load_coreset
@@ -48,8 +57,8 @@ def test_distill_resume_and_sample(tmp_path, toy_features_dir):
     assert len(coreset.y) == 20 and coreset.meta.method["name"] == "gan-sample"
 
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--features", str(toy_features_dir), "--generator", str(gen_dir), "--per-class", "6",
-                                 "--epochs", "1", "--model-kwargs", '{"width": 4}', "--threads", "1", "--out", str(run), "--json"])
+    result = runner.invoke(app, ["train", str(toy_features_dir), "--generator", str(gen_dir), "--per-class", "6",
+                                 "--epochs", "1", "--model-arg", "width=4", "--min-steps", "0", "--threads", "1", "--out", str(run), "--json"])
     assert result.exit_code == 0, result.output
     from edgedistill.artifacts import read_meta
 
@@ -58,12 +67,12 @@ def test_distill_resume_and_sample(tmp_path, toy_features_dir):
 
 
 def test_user_errors(tmp_path, toy_features_dir):
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--resume"])
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--resume"])
     assert isinstance(result.exception, ValueError) and "no training state" in str(result.exception)
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY,
-                                 "--features", "hubert", "--ssl-weights", str(tmp_path / "missing")])
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY,
+                                 "--input", "hubert", "--ssl-weights", str(tmp_path / "missing")])
     assert isinstance(result.exception, ValueError) and "HuBERT weights not found" in str(result.exception)
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), "--arch", "vae"])
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "g"), "--arch", "vae"])
     assert isinstance(result.exception, ValueError) and "gan-cnn" in str(result.exception)
-    result = runner.invoke(app, ["distill-gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--pool-model", "vgg"])
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--pool-model", "vgg"])
     assert isinstance(result.exception, ValueError) and "pool_model: unknown model 'vgg'" in str(result.exception)

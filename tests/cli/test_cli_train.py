@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 from edgedistill.cli.main import app  # noqa: E402
 
 runner = CliRunner()
-FAST = ["--epochs", "8", "--batch-size", "16", "--threads", "1", "--device", "cpu", "--model-kwargs", '{"width": 8}']
+FAST = ["--epochs", "8", "--min-steps", "0", "--batch-size", "16", "--threads", "1", "--device", "cpu", "--model-arg", "width=8"]
 
 
 def invoke(*args):
@@ -21,7 +21,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, toy_features_dir):
     out = tmp_path_factory.mktemp("runs") / "cnn4"
-    result = invoke("train", "-f", toy_features_dir, "-o", out, *FAST, "--json")
+    result = invoke("train", toy_features_dir, "-o", out, *FAST, "--json")
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
 
@@ -38,7 +38,7 @@ def test_train_writes_a_model_with_test_metrics(model_dir):
 
 def test_evaluate_matches_train_and_writes_plot_and_predictions(model_dir, toy_features_dir, tmp_path):
     out, figures = model_dir
-    result = invoke("evaluate", "-m", out, "-f", toy_features_dir, "--confusion", tmp_path / "cm.png",
+    result = invoke("evaluate", out, toy_features_dir, "--confusion", tmp_path / "cm.png",
                     "--predictions", tmp_path / "p.npz", "--versus", out, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -52,7 +52,7 @@ def test_evaluate_matches_train_and_writes_plot_and_predictions(model_dir, toy_f
 def test_per_class_and_coreset_sources(toy_featureset, toy_features_dir, tmp_path):
     from edgedistill.methods.coreset import Coreset, save_coreset
 
-    result = invoke("train", "-f", toy_features_dir, "-o", tmp_path / "r", "--per-class", 3, *FAST, "--json")
+    result = invoke("train", toy_features_dir, "-o", tmp_path / "r", "--per-class", 3, *FAST, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n_train"] == 12
     train = toy_featureset.by_split("train")
@@ -60,7 +60,7 @@ def test_per_class_and_coreset_sources(toy_featureset, toy_features_dir, tmp_pat
     soft = np.eye(4, dtype=np.float32)[train.y[pick]]
     core = save_coreset(tmp_path / "core", Coreset(np.asarray(train.x[pick]), train.y[pick], toy_featureset.labels,
                                                    toy_featureset.config, y_soft=soft), {"name": "test"}, 0, None)
-    result = invoke("train", "-f", toy_features_dir, "-o", tmp_path / "c", "--coreset", core, *FAST, "--json")
+    result = invoke("train", toy_features_dir, "-o", tmp_path / "c", "--coreset", core, *FAST, "--json")
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "c" / "meta.json").read_text())
     assert meta["training_data"]["source"] == "coreset" and meta["training_data"]["soft_labels"] is True
@@ -84,13 +84,13 @@ def test_refusals_name_the_problem(toy_featureset, toy_features_dir, tmp_path):
         (["--resume"], "no checkpoint"),
     ]
     for extra, message in cases:
-        result = runner.invoke(app, ["train", "-f", str(toy_features_dir), "-o", str(tmp_path / "x"), *map(str, extra)])
+        result = runner.invoke(app, ["train", str(toy_features_dir), "-o", str(tmp_path / "x"), *map(str, extra)])
         assert result.exit_code != 0
         assert isinstance(result.exception, ValueError) and message in str(result.exception), (extra, result.exception)
 
 
 def test_crossval_stratified(toy_features_dir):
-    result = invoke("crossval", "-f", toy_features_dir, "--protocol", "stratified", "--k", 3, *FAST, "--json")
+    result = invoke("crossval", toy_features_dir, "--protocol", "stratified", "--k", 3, *FAST, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["n_folds"] == 3 and sum(f["n_test"] for f in data["folds"]) == 96

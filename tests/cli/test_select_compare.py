@@ -34,17 +34,15 @@ def test_select_writes_a_selection(toy_features_dir, toy_featureset, tmp_path):
 
 
 def test_select_user_errors(toy_features_dir, tmp_path):
-    result = invoke("select", "--features", toy_features_dir, "--budget", "2", "--out", tmp_path / "x", *TINY)
+    result = invoke("select", toy_features_dir, "--budget", "2", "--out", tmp_path / "x", *TINY)
     assert result.exit_code != 0 and "fewer than the 4 classes" in str(result.exception)
-    result = invoke("select", toy_features_dir, "--features", toy_features_dir, "--out", tmp_path / "y")
-    assert "give the feature cache once" in str(result.exception)
     result = invoke("select", toy_features_dir, "--out", tmp_path / "z", "--model-arg", "width")
     assert "write key=value" in str(result.exception)
 
 
 def test_compare_table_and_resume(toy_features_dir, tmp_path):
     out = tmp_path / "report"
-    args = ["compare", "--features", toy_features_dir, "--strategies", "entropy", "--budgets", "20%", "--ipc", "2",
+    args = ["compare", toy_features_dir, "--strategies", "entropy", "--budgets", "20%", "--ipc", "2",
             "--seeds", "1", "--rounds", "1", "--out", out, *TINY]
     result = invoke(*args, "--json")
     assert result.exit_code == 0, result.output
@@ -63,11 +61,11 @@ def test_compare_table_and_resume(toy_features_dir, tmp_path):
 
 
 def test_compare_generator_rows(toy_features_dir, toy_generator_dir, tmp_path):
-    result = invoke("compare", "--features", toy_features_dir, "--strategies", "", "--generator", toy_generator_dir,
+    result = invoke("compare", toy_features_dir, "--strategies", "", "--generator", toy_generator_dir,
                     "--ppc", "3", "--seeds", "1", "--out", tmp_path / "report", *TINY, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {(r["method"], r["n_samples"]) for r in data["rows"]} == {("Full data", 64), ("Generated gen", 12)}
-    bad = invoke("compare", "--features", toy_features_dir, "--generator", toy_generator_dir, "--ppc", "many",
+    bad = invoke("compare", toy_features_dir, "--generator", toy_generator_dir, "--ppc", "many",
                  "--out", tmp_path / "bad")
     assert bad.exit_code != 0 and "--ppc" in str(bad.exception)

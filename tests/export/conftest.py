@@ -13,10 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_models
 @pytest.fixture(scope="session")
 def toy_model_dir(tmp_path_factory, toy_featureset) -> Path:
     """cnn4 (width 4) trained for a few epochs on the toy train split, saved as an artifact."""
-    from edgedistill.training import TrainConfig, save_model, train_model
+    from edgedistill.model_artifact import save_model
+    from edgedistill.training import TrainConfig, train_model
 
     train = toy_featureset.by_split("train")
-    config = TrainConfig(epochs=8, batch_size=32, lr=3e-3, augment=False, device="auto", threads=1, seed=0)
+    config = TrainConfig(min_steps=0, epochs=8, batch_size=32, lr=3e-3, augment=False, device="auto", threads=1, seed=0)
     trained = train_model("cnn4", train.x, train.y, toy_featureset.labels, config, model_kwargs={"width": 4}, progress=False)
     return save_model(tmp_path_factory.mktemp("model") / "cnn4", trained, toy_featureset.config, seed=0,
                       source_manifest_hash=toy_featureset.manifest_hash(), metrics={}, extra={"training_data": {"source": "toy"}})

@@ -1,4 +1,4 @@
-"""`edgedistill export model|formats` through the CLI on a trained cnn4 model artifact."""
+"""`edgedistill export RUN --target ...` and `export formats` through the CLI on a trained cnn4 model artifact."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ runner = CliRunner()
 
 def test_export_model_cli_int8_onnx_with_eval(tmp_path, toy_model_dir, toy_features_dir):
     out = tmp_path / "exp"
-    result = runner.invoke(app, ["export", "model", "--model", str(toy_model_dir), "--out", str(out), "--formats", "onnx,tflite",
+    result = runner.invoke(app, ["export", str(toy_model_dir), "--out", str(out), "--target", "onnx,tflite",
                                  "--int8", "--calibration", str(toy_features_dir), "--eval", str(toy_features_dir), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -30,9 +30,9 @@ def test_export_model_cli_int8_onnx_with_eval(tmp_path, toy_model_dir, toy_featu
 
 
 def test_export_model_cli_refuses_wrong_artifact(tmp_path, toy_features_dir):
-    result = runner.invoke(app, ["export", "model", "--model", str(toy_features_dir), "--out", str(tmp_path / "x")])
+    result = runner.invoke(app, ["export", str(toy_features_dir), "--out", str(tmp_path / "x")])
     assert result.exit_code != 0
-    assert "edgedistill.model" in str(result.exception)
+    assert "edgedistill.features artifact" in str(result.exception)
     assert not (tmp_path / "x").exists()
 
 

@@ -6,7 +6,7 @@ import pytest
 from edgedistill.artifacts import ArtifactError
 from edgedistill.methods.active_learning import (
     ALConfig, initial_size, nested_round_sizes, parse_budget, parse_budgets, round_sizes, run_active_learning,
-    split_arrays, stratified_initial, with_min_steps,
+    split_arrays, stratified_initial,
 )
 from edgedistill.methods.selection import load_selection, save_selection
 
@@ -16,7 +16,7 @@ TINY = {"width": 4}
 def tiny_train_config(epochs: int = 2):
     from edgedistill.training import TrainConfig
 
-    return TrainConfig(epochs=epochs, batch_size=16, threads=1, augment=False)
+    return TrainConfig(min_steps=0, epochs=epochs, batch_size=16, threads=1, augment=False)
 
 
 def test_parse_budget_percent_and_count():
@@ -190,9 +190,11 @@ def test_selection_artifact_round_trip(bald_run, toy_featureset, tmp_path):
         selection.apply(toy_featureset.subset(np.arange(10)))
 
 
-def test_with_min_steps_raises_epochs_for_small_sets():
-    config = tiny_train_config(epochs=3)  # batch 16
-    assert with_min_steps(config, 20, 0) is config
-    assert with_min_steps(config, 20, 30).epochs == 15  # 2 steps per epoch
-    assert with_min_steps(config, 16, 30).epochs == 30
-    assert with_min_steps(config, 1000, 30).epochs == 3  # 63 steps per epoch already
+def test_min_steps_raises_epochs_for_small_sets():
+    from edgedistill.train_config import TrainConfig
+
+    config = TrainConfig(epochs=3, batch_size=16, min_steps=30)
+    assert TrainConfig(epochs=3, batch_size=16, min_steps=0).epochs_for(20) == 3
+    assert config.epochs_for(20) == 15  # 2 steps per epoch
+    assert config.epochs_for(16) == 30
+    assert config.epochs_for(1000) == 3  # 63 steps per epoch already

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgedistill.data.featureset import FeatureSet  # noqa: E402
-from edgedistill.methods import METHODS  # noqa: E402
+from edgedistill.methods import DISTILLERS  # noqa: E402
 from edgedistill.methods import rfad  # noqa: E402
 from edgedistill.methods.coreset import Coreset, load_coreset, save_coreset  # noqa: E402
 from edgedistill.methods.krr import score_coreset  # noqa: E402
@@ -33,8 +33,9 @@ def test_config_round_trip_and_unknown_keys():
         RFADConfig(ipc=0)
 
 
-def test_registry_entry_is_distill():
-    assert METHODS.get_entry("rfad") is distill
+def test_registry_entry_is_rfad():
+    entry = DISTILLERS.get_entry("rfad")
+    assert entry.name == "rfad" and entry.config_type is RFADConfig
 
 
 def test_bad_input_is_a_clear_error(splits):

@@ -13,11 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from edgedistill.config import DEVICE_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+
 ARCHS = ("gan-cnn", "gan-att")
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(Settings):
     """Settings of `edgedistill.methods.gan.loop.distill`.
 
     Attributes:
@@ -51,32 +53,34 @@ class GANConfig:
             threads (None leaves torch's default). seed: seeds torch and numpy.
     """
 
-    arch: str = "gan-cnn"
-    z_dim: int = 64
-    width: int = 64
-    steps: int = 2000
-    n_critic: int = 2
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    lambda_gp: float = 10.0
-    lambda_ac: float = 1.0
-    lambda_ac_fake: float = 0.0
-    lambda_fm: float = 1.0
-    lambda_sml: float = 1.0
-    sml_temperature: float = 1.0
-    lambda_div: float = 1.0
-    div_tau: float = 1.0
-    pool_model: str = "cnn4"
-    pool_width: int = 16
-    pool_models: int = 2
-    pool_epochs: int = 10
-    pool_every: int = 2
-    checkpoint_every: int = 200
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
+    arch: str = setting("gan-cnn", "Architecture: gan-cnn (2-D convs) or gan-att (adds dilated convs + self-attention over time).")
+    z_dim: int = setting(64, "Noise size (the one-hot label is added to it).")
+    width: int = setting(64, "Channels of the widest generator/critic layer.")
+    steps: int = setting(2000, "Generator updates.")
+    n_critic: int = setting(2, "Critic updates per generator update.")
+    batch_size: int = setting(64, "Real and generated samples per step.")
+    lr_g: float = setting(2e-4, "Generator Adam learning rate.")
+    lr_d: float = setting(2e-4, "Critic Adam learning rate.")
+    betas: tuple[float, float] = setting((0.5, 0.9), "Adam betas of generator and critic.", cli=False)
+    lambda_gp: float = setting(10.0, "Gradient-penalty weight (paper: 10).")
+    lambda_ac: float = setting(1.0, "Auxiliary-classifier cross-entropy weight.")
+    lambda_ac_fake: float = setting(0.0, "Weight of the critic's aux cross-entropy on generated batches (paper: 1; "
+                                         "default 0, real only).")
+    lambda_fm: float = setting(1.0, "Discriminator feature-matching weight.")
+    lambda_sml: float = setting(1.0, "Softmax-matching KL weight (0 = off, no classifier pool).")
+    sml_temperature: float = setting(1.0, "Softmax temperature of L_SML.")
+    lambda_div: float = setting(1.0, "Diversity-penalty weight (0 = off).")
+    div_tau: float = setting(1.0, "Bound tau of the diversity ratio.")
+    pool_model: str = setting("cnn4", "Registered model (see `edgedistill models`) whose train_model snapshots fill the "
+                                      "L_SML pool.")
+    pool_width: int = setting(16, "Width of the pool model.")
+    pool_models: int = setting(2, "Downstream classifiers trained on real data for the L_SML pool.")
+    pool_epochs: int = setting(10, "Epochs of each pool classifier.")
+    pool_every: int = setting(2, "Keep a pool checkpoint every this many epochs.")
+    checkpoint_every: int = setting(200, "Save the training state every this many steps (and at the end).", result=False)
+    device: str = setting("auto", DEVICE_HELP, result=False)
+    threads: int | None = setting(None, THREADS_HELP, result=False)
+    seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -97,22 +101,3 @@ class GANConfig:
         if self.lambda_sml > 0 and (self.pool_models < 1 or self.pool_epochs < self.pool_every):
             raise ValueError("GANConfig: lambda_sml > 0 needs a checkpoint pool: pool_models >= 1 and pool_epochs >= pool_every")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return {"type": "GANConfig", **data}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GANConfig":
-        data = {k: v for k, v in data.items() if k != "type"}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"GANConfig: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> "GANConfig":
-        return dataclasses.replace(self, **changes)

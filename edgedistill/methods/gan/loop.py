@@ -26,6 +26,7 @@ from edgedistill.methods.gan import losses
 from edgedistill.methods.gan.architectures import build
 from edgedistill.methods.gan.artifact import TrainedGenerator, sample
 from edgedistill.methods.gan.config import GANConfig
+from edgedistill.progress import progress as Progress
 from edgedistill.methods.gan.pool import CheckpointPool, accuracy_and_uar, predict
 from edgedistill.runtime import resolve_device, seed_everything
 
@@ -92,7 +93,7 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
             torch.cuda.set_rng_state(saved["cuda_rng"])
 
     eye = torch.eye(n_classes, device=device)
-    bar = _progress(progress, config.steps, start)
+    bar = Progress(config.steps, "gan", start=start, enabled=progress).__enter__()
     for step in range(start, config.steps):
         generator.train()
         critic.train()
@@ -137,12 +138,10 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
                   **{k: v.item() for k, v in terms.items()}}
         if (step + 1) % max(1, config.steps // 50) == 0 or step + 1 == config.steps:
             history.append(record)
-        if bar is not None:
-            bar[0].update(bar[1], advance=1, description=_describe(record))
+        bar.update(step + 1, **{k: v for k, v in record.items() if k in ("loss_d", "loss_g", "sml", "div")})
         if state_path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
             _save_state(state_path, config, train, generator, critic, opt_g, opt_d, step + 1, history, pool, device)
-    if bar is not None:
-        bar[0].stop()
+    bar.__exit__(None, None, None)
 
     generator.eval().cpu()
     trained = TrainedGenerator(
@@ -171,22 +170,6 @@ def _end_metrics(trained: TrainedGenerator, critic: torch.nn.Module, pool: Check
     return metrics
 
 
-def _describe(record: dict[str, float]) -> str:
-    return "gan " + " ".join(f"{k}={v:.3g}" for k, v in record.items() if k != "step")
-
-
-def _progress(enabled: bool, total: int, done: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from edgedistill.cli.output import log
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=log)
-    bar.start()
-    return bar, bar.add_task("gan", total=total, completed=done)
-
-
 def _save_state(path: Path, config: GANConfig, train: FeatureSet, generator, critic, opt_g, opt_d, step: int,
                 history: list, pool: CheckpointPool | None, device: torch.device) -> None:
     """Write the full training state (weights, optimisers, RNG, pool) atomically; tensors only, no pickle of objects."""
@@ -203,15 +186,12 @@ def _save_state(path: Path, config: GANConfig, train: FeatureSet, generator, cri
 
 
 def _check_resumable(saved: dict, config: GANConfig, train: FeatureSet, path: Path) -> None:
-    current = {k: v for k, v in config.to_dict().items() if k != "steps"}
     if saved["feature_id"] != train.feature_id or saved["manifest"] != train.manifest_hash():
         raise ValueError(f"{path}: the checkpoint was trained on other data (features {saved['feature_id']}); "
                          "resume with the same feature set")
     if "lambda_ac_fake" not in saved["config"]:
         raise ValueError(f"{path}: the checkpoint predates the two-branch critic (no lambda_ac_fake in its config); "
                          "its critic weights do not fit the current critic: start a new run in a new checkpoint directory")
-    if saved["config"] != current:
-        differs = sorted(k for k in current if saved["config"].get(k) != current[k])
-        raise ValueError(f"{path}: the checkpoint's GAN config differs in {', '.join(differs)}; only --steps may change on resume")
+    config.check_resume(saved["config"], f"checkpoint {path}", also_free=("steps",))
     if int(saved["step"]) > config.steps:
         raise ValueError(f"{path}: the checkpoint is at step {saved['step']}, past --steps {config.steps}")

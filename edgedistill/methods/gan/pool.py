@@ -51,7 +51,7 @@ def snapshot_states(model: str, model_kwargs: dict[str, Any], x: np.ndarray, y: 
         raise ValueError(f"snapshot_states: need 1 <= every <= epochs, got every={every}, epochs={epochs}")
     states: list[dict] = []
     for cycle in range(epochs // every):
-        config = TrainConfig(epochs=every, device=device, threads=threads, seed=seed + cycle)
+        config = TrainConfig(min_steps=0, epochs=every, device=device, threads=threads, seed=seed + cycle)
         trained = train_model(model, x, y, labels, config, model_kwargs=model_kwargs,
                               init_state=states[-1] if states else None, progress=False)
         states.append({k: v.detach().cpu().clone() for k, v in trained.state_dict().items()})

@@ -34,7 +34,7 @@ def test_generated_samples_train_a_classifier_above_chance(toy_featureset):
     assert len(gen.history) > 0 and np.isfinite([h["loss_g"] for h in gen.history]).all()
     assert 0.0 <= gen.metrics["aux_valid_uar"] <= 1.0
     x, y = sample(gen, 30, seed=1)
-    model = train_model("cnn4", x, y, train.labels, TrainConfig(epochs=15, batch_size=32, device="cpu", threads=1),
+    model = train_model("cnn4", x, y, train.labels, TrainConfig(min_steps=0, epochs=15, batch_size=32, device="cpu", threads=1),
                         model_kwargs={"width": 8}, progress=False)
     scores = accuracy_and_uar(test.y, model.predict(test.x), train.n_classes)
     assert scores["uar"] >= 0.45, scores  # chance is 0.25 on four classes (real data gives 1.0)

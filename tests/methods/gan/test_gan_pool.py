@@ -22,9 +22,9 @@ def test_snapshots_are_train_model_cycles_warm_started(small_train):
     x, y, labels = small_train
     states = snapshot_states("cnn4", KWARGS, x, y, labels, epochs=5, every=2, seed=7, device="cpu", threads=1)
     assert len(states) == 2  # 5 // 2 cycles; the odd epoch is dropped
-    first = train_model("cnn4", x, y, labels, TrainConfig(epochs=2, device="cpu", threads=1, seed=7), model_kwargs=KWARGS,
+    first = train_model("cnn4", x, y, labels, TrainConfig(min_steps=0, epochs=2, device="cpu", threads=1, seed=7), model_kwargs=KWARGS,
                         progress=False)
-    second = train_model("cnn4", x, y, labels, TrainConfig(epochs=2, device="cpu", threads=1, seed=8), model_kwargs=KWARGS,
+    second = train_model("cnn4", x, y, labels, TrainConfig(min_steps=0, epochs=2, device="cpu", threads=1, seed=8), model_kwargs=KWARGS,
                          init_state=first.state_dict(), progress=False)
     for state, trained in zip(states, (first, second)):
         for key, value in trained.state_dict().items():
