@@ -49,7 +49,7 @@ def test_same_seed_same_weights_other_seed_differs(splits, toy_featureset):
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset):
-    import edgedistill.training as training
+    import edgedistill.progress as progress_module
 
     train, valid = splits["train"], splits["valid"]
     ckpt = tmp_path / "run.ckpt.safetensors"
@@ -58,12 +58,12 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset)
     kwargs = dict(model_kwargs=SMALL, valid=(valid.x, valid.y), progress=False)
     straight = train_model(*args, **kwargs)
 
-    def interrupt(self, record):  # the run is killed once epoch 2's checkpoint is on disk
-        if record["epoch"] == 2:
+    def interrupt(self, completed, **fields):  # the run is killed once epoch 2's checkpoint is on disk
+        if completed == 2:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(training._progress, "advance", interrupt)
+        patch.setattr(progress_module.progress, "update", interrupt)
         with pytest.raises(KeyboardInterrupt):
             train_model(*args, **kwargs, checkpoint=ckpt)
     resumed = train_model(*args, **kwargs, checkpoint=ckpt, resume=True)
@@ -105,7 +105,7 @@ def test_bad_inputs_are_refused(splits, toy_featureset):
         train_model("cnn4", train.x, np.zeros((len(train.y), 3), np.float32), labels, FAST, progress=False)
     with pytest.raises(ValueError, match="3 targets"):
         train_model("cnn4", train.x, train.y[:3], labels, FAST, progress=False)
-    with pytest.raises(ValueError, match="unknown training config key.*epoch"):
+    with pytest.raises(ValueError, match="TrainConfig: unknown key.*epoch"):
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError, match="epochs=0"):
         TrainConfig(epochs=0)

@@ -43,7 +43,7 @@ def prepare(
     option: Annotated[Optional[List[str]], typer.Option("--option", help="Loader option key=value, repeatable (e.g. words=yes,no).")] = None,
     fold: Annotated[Optional[int], typer.Option(help="Test fold (us8k, esc50) or session (iemocap); default: keep the folds only.")] = None,
     on_error: Annotated[str, typer.Option(help="raise: stop at the first bad file; skip: leave it out and report it.")] = "raise",
-    workers: opt.Seed = 1,
+    workers: Annotated[int, typer.Option(help="Extraction processes.")] = 1,
     seed: opt.Seed = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing cache made from other inputs.")] = False,
     as_json: JSON = False,
@@ -139,14 +139,14 @@ def parse_options(pairs: list[str], accepted: dict) -> dict:
 def synth(
     out: Annotated[Path, typer.Argument(help="New folder for the WAVs (folder layout) and manifest.csv.")],
     words: Annotated[str, typer.Option(help="Comma-separated words.")] = "yes,no,up,down,left,right,on,off,stop,go",
-    per_word: opt.Seed = 60,
+    per_word: Annotated[int, typer.Option(help="Clips per word.")] = 60,
     seed: opt.Seed = 0,
     speakers: Annotated[Optional[int], typer.Option(help="Synthetic speakers (default max(10, per_word // 3)).")] = None,
     noise_dir: Annotated[Optional[Path], typer.Option(help="Folder of noise recordings (default: generated coloured noise).")] = None,
     snr_min: Annotated[float, typer.Option(help="Lowest signal-to-noise ratio in dB.")] = 10.0,
     snr_max: Annotated[float, typer.Option(help="Highest signal-to-noise ratio in dB.")] = 30.0,
-    sample_rate: opt.Seed = 16000,
-    workers: opt.Seed = 1,
+    sample_rate: Annotated[int, typer.Option(help="Output sample rate in Hz.")] = 16000,
+    workers: Annotated[int, typer.Option(help="Synthesis processes.")] = 1,
     as_json: JSON = False,
 ) -> None:
     """Synthesise spoken keywords offline with espeak-ng voices, noise and speaker variation."""

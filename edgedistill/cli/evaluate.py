@@ -23,7 +23,7 @@ def evaluate(
                                             "fitted on it with fresh random-feature nets); the kind is read from its meta.json.",
                                        show_default=False)],
     feat: opt.Feat,
-    draws: opt.Seed = 5,
+    draws: Annotated[int, typer.Option(help="Coreset: fresh random-net draws (mean ± std over them).")] = 5,
     split: Annotated[str, typer.Option(help="Split to score: train, valid or test.")] = "test",
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix plot to this PNG.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write y_true, y_pred, probs and paths to this .npz (no pickle).")] = None,

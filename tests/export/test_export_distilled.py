@@ -35,8 +35,8 @@ def test_saved_generator_exports_through_cli(tmp_path, generator_dir, toy_featur
     from edgedistill.cli.main import app
 
     out = tmp_path / "gen-export"
-    result = CliRunner().invoke(app, ["export", "generator", "--generator", str(generator_dir), "--out", str(out),
-                                      "--formats", "onnx,tflite", "--samples", "8", "--json"])
+    result = CliRunner().invoke(app, ["export", str(generator_dir), "--out", str(out),
+                                      "--target", "onnx,tflite", "--samples", "8", "--json"])
     assert result.exit_code == 0, result.output
     files = json.loads(result.stdout)["files"]
     assert set(files) == {"model.fp32.onnx", "model.fp32.tflite"}
@@ -63,8 +63,7 @@ def test_rfad_coreset_nets_export_through_cli(tmp_path, toy_featureset):
     coreset_dir = save_coreset(tmp_path / "coreset", coreset, {"name": "rfad"}, seed=5, source_manifest_hash=None,
                                extra={"random_features": config.to_dict(), "rf_norm": {"mean": mean.tolist(), "std": std.tolist()}})
     out = tmp_path / "nets"
-    result = CliRunner().invoke(app, ["export", "random-features", "--coreset", str(coreset_dir), "--out", str(out),
-                                      "--formats", "onnx", "--json"])
+    result = CliRunner().invoke(app, ["export", str(coreset_dir), "--out", str(out), "--target", "onnx", "--json"])
     assert result.exit_code == 0, result.output
     meta = read_export(out)
     assert meta.seed == 5 and meta.extra["n_nets"] == 2 and meta.extra["graph"]["output"] == "phi"

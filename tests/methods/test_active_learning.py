@@ -92,7 +92,7 @@ def test_config_round_trip_and_checks():
         ALConfig(strategy="bold")
     with pytest.raises(ValueError, match="at least 2 MC-dropout"):
         ALConfig(strategy="bald", mc_passes=1)
-    with pytest.raises(ValueError, match="unknown ALConfig"):
+    with pytest.raises(ValueError, match="ALConfig: unknown key"):
         ALConfig.from_dict({"strategy": "entropy", "batch": 3})
 
 

@@ -87,7 +87,7 @@ def test_resume_continues_exactly(tmp_path, toy_featureset):
     for key, value in straight.module.state_dict().items():
         torch.testing.assert_close(resumed.module.state_dict()[key], value, rtol=0, atol=1e-6)
     assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
-    with pytest.raises(ValueError, match="differs in"):
+    with pytest.raises(ValueError, match="was made with lambda_div=1.0, not 0.5"):
         distill(train, first.replace(steps=4, lambda_div=0.5), progress=False, checkpoint=tmp_path / "ckpt", resume=True)
     with pytest.raises(ValueError, match="already holds"):
         distill(train, first, progress=False, checkpoint=tmp_path / "ckpt")
