@@ -14,7 +14,9 @@ then rename; an existing folder is never overwritten)::
     classifier/features.{fp32,int8}.*   features (B, F, T) -> logits
     frontend/frontend.fp32.*    PCM -> features (for training on the app's own recordings)
     train/train_step.{onnx,ort} one Adam step of the device-trainable net; train/forward.*;
-                                init_params, reference_order and reference_params arrays
+                                init_params, reference_order and reference_params arrays; train/
+                                is also a train-step export (meta.json, init.npz) for the Python
+                                `edgedistill device train full BUNDLE/train` on a Pi
     krr/random_features.fp32.*  the coreset's random-feature nets (closed-form krr mode)
     coreset/x, y (, y_soft)     the coreset as raw little-endian arrays + JSON headers
 
@@ -33,7 +35,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,7 +73,6 @@ class BundleConfig:
     hidden2: int = 32
     kernel: int = 3
     threshold: float = 0.5
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         formats = tuple(self.formats)
@@ -79,6 +80,8 @@ class BundleConfig:
         if unknown or "onnx" not in formats:
             raise BundleError(f"bundle formats {list(formats)}: need 'onnx' and optionally 'tflite' (unknown: {unknown})")
         object.__setattr__(self, "formats", formats)
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.weight_decay < 0:
+            raise BundleError(f"bundle training loop: need epochs >= 1, batch_size >= 1, lr > 0, weight_decay >= 0; got {self}")
         if not 0.0 < self.threshold <= 1.0:
             raise BundleError(f"bundle threshold must be in (0, 1], got {self.threshold}")
 
@@ -233,6 +236,8 @@ def _place(exports: dict[str, Any], tmp: Path, config: BundleConfig) -> dict[str
     folder, _ = exports["train_step"]
     for name in ("train_step.onnx", "forward.onnx"):
         put(folder / name, f"train/{name}", {"format": "onnx", "precision": "fp32"})
+    for name in ("meta.json", "init.npz"):  # train/ stays an export artifact: `edgedistill device train full BUNDLE/train`
+        shutil.copyfile(folder / name, tmp / "train" / name)
     return placed
 
 

@@ -1,4 +1,4 @@
-"""`edgedistill export model|generator|formats`: write validated ONNX / TFLite (fp32, int8) files
+"""`edgedistill export model|generator|random-features|bundle|formats`: write validated ONNX / TFLite (fp32, int8) files
 with their metadata. torch, onnx and litert are imported inside the commands.
 """
 
@@ -114,3 +114,29 @@ def _report(path: Path, as_json: bool) -> None:
     log.print(f"wrote {path} (validated on {meta.extra['validation_inputs']['n']} {meta.extra['validation_inputs']['source']} inputs)")
     emit(summary, as_json, title=f"export {path.name}", rows=rows,
          columns=("file", "size_bytes", "batch", "io", "max_abs_diff", "top1_agreement", "accuracy"))
+
+
+@app.command("bundle")
+def bundle(
+    run: Annotated[Path, typer.Argument(help="A model artifact trained on a coreset (from `edgedistill train --coreset`) or a quickstart run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New bundle folder (never overwritten).")],
+    coreset: Annotated[Optional[Path], typer.Option(help="Coreset to ship (default: the one the model was trained on).")] = None,
+    formats: Annotated[str, typer.Option(help="onnx (ORT files are always converted from it) and optionally tflite.")] = "onnx,tflite",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also int8 feature classifiers, calibrated on the coreset.")] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs of the on-device training loop the bundle describes.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size of that loop.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of that loop.")] = 3e-3,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights and the reference shuffling order.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Write a device bundle an Android app (or any ONNX Runtime / LiteRT user) ships: models in ONNX, ORT format
+    and TFLite, train-step graph, coreset arrays and bundle.json describing all of it."""
+    from edgedistill.export.bundle import BundleConfig, read_bundle, write_bundle
+
+    config = BundleConfig(formats=tuple(f.strip() for f in formats.split(",") if f.strip()), int8=int8, epochs=epochs,
+                          batch_size=batch_size, lr=lr, seed=seed)
+    path = write_bundle(run, out, coreset=coreset, config=config, progress=_progress)
+    files = read_bundle(path)["files"]
+    rows = [[name, entry["size_bytes"]] for name, entry in files.items()]
+    log.print(f"wrote {path}")
+    emit({"out": str(path), "files": files}, as_json, title=f"bundle {path.name}", rows=rows, columns=("file", "size_bytes"))
