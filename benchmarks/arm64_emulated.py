@@ -228,7 +228,7 @@ def compare(work: Path, emulator: str) -> dict:
     passed = all(diff <= tol for _, _, diff, tol in rows) and arm["results"]["device_tests"]["rc"] == 0
     report = {"passed": passed, "rows": rows, "host": host["info"], "arm": arm["info"], "emulator": emulator,
               "device_tests": {"x86_64": host["results"]["device_tests"], "aarch64": arm["results"]["device_tests"]},
-              "bench_ms": {arch: {k: r["results"][k].get("mean_ms", r["results"][k]) for k in ("bench_onnx", "bench_tflite")}
+              "bench_p50_ms": {arch: {k: r["results"][k]["p50_ms"] for k in ("bench_onnx", "bench_tflite")}
                            for arch, r in (("x86_64", host), ("aarch64 (emulated)", arm))}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "arm64_emulated.json").write_text(json.dumps(report, indent=1, default=str))
@@ -237,11 +237,8 @@ def compare(work: Path, emulator: str) -> dict:
 
 
 def _top(res) -> np.ndarray:
-    out = []
-    for entry in res["results"] if "results" in res else res.get("files", []):
-        for window in entry.get("windows", [entry]):
-            out.extend(p["probability"] for p in window.get("top", []))
-    return np.array(out)
+    """Every file's probabilities, in label order (so a reordered tie cannot hide a difference)."""
+    return np.array([[p["prob"] for p in sorted(entry["top"], key=lambda p: p["label"])] for entry in res["results"]])
 
 
 def _params(folder: Path) -> dict[str, np.ndarray]:
@@ -261,6 +258,7 @@ def _markdown(report: dict) -> str:
     lines += [f"| {name} | {what} | {diff:.3g} | {tol:g} |" for name, what, diff, tol in report["rows"]]
     lines += ["", "Torch-free device tests (" + ", ".join(DEVICE_TESTS) + "): "
               f"x86-64 `{report['device_tests']['x86_64']['summary']}`; aarch64 `{report['device_tests']['aarch64']['summary']}`.", "",
+              "`device bench` p50 latency, batch 1, one thread (ms): " + json.dumps(report["bench_p50_ms"]), "",
               "| step | x86-64 wall s | aarch64 wall s (emulated) |", "|---|---|---|"]
     lines += [f"| {k} | {host['timings_s'][k]:.2f} | {arm['timings_s'][k]:.2f} |" for k in host["timings_s"]]
     lines += ["", "Wall seconds include process start (Python imports); the machine's 2 cores were shared with other work.", ""]
