@@ -63,7 +63,7 @@ def rootfs(root: Path) -> None:
 def chroot(root: Path, command: str, **kw) -> subprocess.CompletedProcess:
     env = {"PATH": f"{VENV}/bin:/usr/bin:/bin", "HOME": "/root", "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-    return sh(["nice", "-n", "10", "chroot", root, "/bin/sh", "-c", command], env=env, **kw)
+    return sh(["nice", "-n", "10", shutil.which("chroot") or "/usr/sbin/chroot", root, "/bin/sh", "-c", command], env=env, **kw)
 
 
 def install(root: Path) -> None:
