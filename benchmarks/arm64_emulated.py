@@ -268,7 +268,10 @@ def _markdown(report: dict) -> str:
               "`device bench` p50 latency, batch 1, one thread (ms): " + json.dumps(report["bench_p50_ms"]), "",
               "| step | x86-64 wall s | aarch64 wall s (emulated) |", "|---|---|---|"]
     lines += [f"| {k} | {host['timings_s'][k]:.2f} | {arm['timings_s'][k]:.2f} |" for k in host["timings_s"]]
-    lines += ["", "Wall seconds include process start (Python imports); the machine's 2 cores were shared with other work.", ""]
+    lines += ["", "Wall seconds include process start (Python imports); the machine's 2 cores were shared with other work.",
+              "On aarch64 test_features.py is skipped as a module (it compares with librosa, which the device install "
+              "lacks), so only test_audio.py's tests ran there. onnxruntime warns that cpuinfo cannot read "
+              "/sys/devices/system/cpu in the chroot (/sys is not mounted); outputs are unaffected (diffs above).", ""]
     return "\n".join(lines)
 
 
