@@ -32,6 +32,7 @@ SCHEMAS: dict[str, int] = {
     "edgedistill.model": 1,  # trained classifier (torch state dict as safetensors)
     "edgedistill.export": 1,  # exported ONNX / TFLite model
     "edgedistill.device-model": 1,  # model trained on the device
+    "edgedistill.bundle": 1,  # device bundle for apps (bundle.json describes it)
 }
 
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {

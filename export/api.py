@@ -123,8 +123,10 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
     """`edgedistill export RUN --target ...`: export whatever RUN is, read from its meta.json.
 
     A trained model -> the classifier; a generator -> the generator; an RFAD coreset -> its
-    random-feature nets (device `krr` mode). config: an `ExportConfig`. Returns {target: path};
-    the onnx and tflite targets share one export directory `out`.
+    random-feature nets (device `krr` mode); the `bundle` target (a model trained on a coreset, or a
+    quickstart run) writes the device bundle (`export.bundle`). config: an `ExportConfig`. Returns
+    {target: path}: onnx and tflite share the export directory `out`; a bundle alone is `out`, beside
+    them `out.bundle`.
     """
     targets = config.targets()
     kind = read_meta(run).schema
@@ -145,7 +147,13 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
                              "(`distill gan`) or an RFAD coreset (`distill rfad`)")
         written.update({f: Path(path) for f in formats})
     if "bundle" in targets:
-        raise ValueError("--target bundle is not available in this version")
+        from edgedistill.export.bundle import BundleConfig, write_bundle
+
+        # alone, the bundle is OUT; beside onnx/tflite files it is OUT.bundle next to the export folder
+        bundle_out = Path(out) if not formats else Path(out).with_name(f"{Path(out).name}.bundle")
+        chosen = tuple(f for f in formats if f in ("onnx", "tflite")) or ("onnx", "tflite")
+        written["bundle"] = write_bundle(run, bundle_out, config=BundleConfig(formats=chosen, int8=config.int8 or not formats),
+                                         progress=progress)
     return written
 
 

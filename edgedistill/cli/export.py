@@ -1,4 +1,5 @@
-"""`edgedistill export RUN --target onnx,tflite[,bundle]` and `edgedistill export formats`.
+"""`edgedistill export RUN --target onnx,tflite[,bundle]`, `edgedistill export bundle RUN` (the bundle with its
+training-loop settings) and `edgedistill export formats`.
 
 What RUN is (a trained classifier, a generator, an RFAD coreset whose random-feature nets go to
 the device) is read from its meta.json. Options are `ExportConfig`'s fields. torch, onnx and
@@ -52,10 +53,13 @@ def export_run(
 ) -> None:
     from edgedistill.export.api import export_artifact
 
-    written = export_artifact(run, out, config, calibration=calibration, eval_data=eval_data, seed=net_seed, progress=_progress)
-    paths = dict.fromkeys(written.values())
-    for path in paths:
-        _report(path, as_json and len(paths) == 1)
+    written = export_artifact(run, out, config, calibration=calibration, eval_data=eval_data, seed=net_seed,
+                              progress=_progress)
+    exports = dict.fromkeys(path for target, path in written.items() if target != "bundle")
+    for path in exports:
+        _report(path, as_json and "bundle" not in written)
+    if "bundle" in written:
+        _bundle_report(written["bundle"], as_json)
 
 
 @app.command("formats")
@@ -88,3 +92,40 @@ def _report(path: Path, as_json: bool) -> None:
     log.print(f"wrote {path} (validated on {meta.extra['validation_inputs']['n']} {meta.extra['validation_inputs']['source']} inputs)")
     emit(summary, as_json, title=f"export {path.name}", rows=rows,
          columns=("file", "size_bytes", "batch", "io", "max_abs_diff", "top1_agreement", "accuracy"))
+
+
+@app.command("bundle")
+def bundle(
+    run: Annotated[Path, typer.Argument(help="A model artifact trained on a coreset (from `edgedistill train --coreset`) or "
+                                            "a quickstart run folder.", show_default=False)],
+    out: opt.Out,
+    coreset: Annotated[Optional[Path], typer.Option(help="Coreset to ship (default: the one the model was trained on).")] = None,
+    formats: Annotated[str, typer.Option(help="onnx (ORT files are always converted from it) and optionally tflite.")] = "onnx,tflite",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also int8 feature classifiers, calibrated on the coreset.")] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs of the on-device training loop the bundle describes.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size of that loop.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of that loop.")] = 3e-3,
+    seed: opt.Seed = 0,
+    as_json: opt.Json = False,
+) -> None:
+    """Write a device bundle an Android app (or any ONNX Runtime / LiteRT user) ships: models in ONNX, ORT format
+    and TFLite, train-step graph, coreset arrays and bundle.json describing all of it."""
+    from edgedistill.export.bundle import BundleConfig
+
+    config = BundleConfig(formats=tuple(opt.csv(formats)), int8=int8, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    _write_bundle(run, out, coreset, config, as_json)
+
+
+def _write_bundle(run: Path, out: Path, coreset: Optional[Path], config, as_json: bool) -> None:
+    from edgedistill.export.bundle import write_bundle
+
+    _bundle_report(write_bundle(run, out, coreset=coreset, config=config, progress=_progress), as_json)
+
+
+def _bundle_report(path: Path, as_json: bool) -> None:
+    from edgedistill.export.bundle import read_bundle
+
+    files = read_bundle(path)["files"]
+    rows = [[name, entry["size_bytes"]] for name, entry in files.items()]
+    log.print(f"wrote {path}")
+    emit({"out": str(path), "files": files}, as_json, title=f"bundle {path.name}", rows=rows, columns=("file", "size_bytes"))
