@@ -29,6 +29,17 @@ def test_prepare_fixture_writes_a_loadable_cache(layout, tmp_path):
     np.testing.assert_allclose(fs.x[i][:, 20:100], fs.x[i][:, 35:115], atol=0.05)
 
 
+@pytest.mark.parametrize("dataset, n, rate", [("ravdess", 90, 48000), ("cremad", 120, 16000), ("tess", 70, 24414)])
+def test_prepare_emotion_corpora(layout, tmp_path, dataset, n, rate):
+    """Each emotion corpus decodes from its rate to 16 kHz into ser features, speaker-disjoint."""
+    root = layout(dataset)
+    fs = FeatureSet.load(prepare(dataset, root, "ser", tmp_path / "feat", progress=False))
+    assert fs.x.shape == (n, 40, 251) and np.all(np.isfinite(fs.x)) and fs.dataset == dataset
+    assert np.allclose(fs.duration, 0.3, atol=1e-3) and len(fs.meta.extra["skipped"]) == 0
+    test, train = set(fs.speaker[fs.split == "test"]), set(fs.speaker[fs.split == "train"])
+    assert test and train and not test & train
+
+
 def test_rerun_is_a_no_op_and_changes_are_detected(layout, tmp_path):
     root = layout("folder")
     out = prepare("folder", root, "kws", tmp_path / "feat", progress=False)
