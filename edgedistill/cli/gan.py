@@ -23,7 +23,7 @@ def distill_gan(
     n_critic: Annotated[int, typer.Option(help="Critic updates per generator update.")] = 2,
     batch_size: Annotated[int, typer.Option(help="Real and generated samples per step.")] = 64,
     z_dim: Annotated[int, typer.Option(help="Noise size (the one-hot label is added to it).")] = 64,
-    width: Annotated[int, typer.Option(help="Channels of the widest generator/critic layer.")] = 64,
+    width: Annotated[Optional[int], typer.Option(help="Channels of the widest generator/critic layer (default: sized to the data, the generator at most half the features' bytes; warns when it is not smaller).")] = None,
     lr_g: Annotated[float, typer.Option(help="Generator Adam learning rate.")] = 2e-4,
     lr_d: Annotated[float, typer.Option(help="Critic Adam learning rate.")] = 2e-4,
     lambda_gp: Annotated[float, typer.Option(help="Gradient-penalty weight (paper: 10).")] = 10.0,
