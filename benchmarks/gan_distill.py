@@ -2,7 +2,7 @@
 
 Datasets (--dataset, a table below; one loader each):
 - emodb: EmoDB (all 535 clips in ../shared/data/emodb), resampled 22.05 -> 16 kHz, "ser" preset
-  (40 MFCC x 101 frames, 2 s) with --normalize (default none). Leave-speakers-out: speakers
+  at this copy's whole-utterance length (40 MFCC x 101 frames, 2 s) with --normalize (default none). Leave-speakers-out: speakers
   --test-speakers (default 03 08) are the test set, the rest trains.
 - synth: keywords synthesised offline with espeak-ng (`edgedistill.data.synth`; --words, default
   the 10 Speech Commands keywords, --per-word clips each, default 80), "kws" preset (40 MFCC x
@@ -16,9 +16,15 @@ with `train_model`) is the same for real and generated data, trained --seeds tim
 test speakers. Writes benchmarks/results/gan_{dataset}{tag}.{json,md} with the machine and date;
 --summary instead gathers every gan_{dataset}_*.json there into gan_{dataset}_summary.md.
 
+--curve K instead trains one generator (the first --variants entry) to --steps in a resumable
+run (state and curve in --run-dir; the same command again continues it) and scores generated-
+only UAR at the last --ppc per class every K steps; writes gan_{dataset}_curve{tag}.{csv,md,png}:
+UAR vs generator steps and vs GAN wall time, beside the real-data UAR.
+
 Usage: python benchmarks/gan_distill.py --dataset emodb|synth [--steps 400] [--variants baseline +DIV +SML both]
        [--ppc 50 100] [--probe] [--tag _both]
        python benchmarks/gan_distill.py --dataset synth --summary
+       nice -n 19 python benchmarks/gan_distill.py --dataset emodb --curve 250 --steps 20000 --ppc 100 --tag _both
 """
 
 from __future__ import annotations
@@ -60,11 +66,13 @@ def load_emodb(args: argparse.Namespace) -> Split:
     root = SHARED / "emodb"
     normalize = args.normalize or "none"
     speakers = args.test_speakers or ["03", "08"]
-    cache = args.cache / f"emodb-ser-{normalize}"
+    # every clip of this copy is 2.0 s (see ../shared/data/README.md): the whole utterance, as the
+    # ser preset's 5 s would loop it 2.5 times; the features equal the committed tables' exactly
+    config = dataclasses.replace(get_preset("ser"), clip_seconds=2.0, normalize=normalize)
+    cache = args.cache / f"emodb-ser-{normalize}-{config.feature_id}"
     if cache.exists():
         data = FeatureSet.load(cache, mmap=False)
     else:
-        config = dataclasses.replace(get_preset("ser"), normalize=normalize)
         rows = list(csv.DictReader((root / "labels.csv").open()))
         labels = sorted({r["emotion"] for r in rows})
         waves = [read_clip(root / r["file"], config.sample_rate) for r in rows]
@@ -194,6 +202,16 @@ ABLATION = {"baseline": {"lambda_sml": 0.0, "lambda_div": 0.0}, "+DIV": {"lambda
             "both": {}}
 
 
+def gan_config(args: argparse.Namespace, variant: str):
+    """The GANConfig of one benchmark variant (z 32, batch 32, n_critic 2, seed 0; the rest from the flags)."""
+    from edgedistill.methods.gan.config import GANConfig
+
+    return GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
+                     lr_g=args.lr, lr_d=args.lr, lambda_ac_fake=args.lambda_ac_fake, pool_model=args.pool_model,
+                     pool_models=args.pool_models, pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0,
+                     **{"lambda_sml": args.lambda_sml, **ABLATION[variant]})
+
+
 def parse_args() -> argparse.Namespace:
     from edgedistill.data.synth import KEYWORDS
 
@@ -230,6 +248,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--skip-real", action="store_true",
                         help="no real-data row (another run of the same data and downstream settings has it)")
+    parser.add_argument("--curve", type=int, default=0, metavar="K",
+                        help="resumable long run: score generated-only UAR every K generator steps (see the module doc)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="--curve: folder of the training state and curve (default CACHE/curve-DATASET-VARIANT-ARCH-TAG)")
     parser.add_argument("--summary", action="store_true", help="only gather gan_{dataset}_*.json into gan_{dataset}_summary.md")
     args = parser.parse_args()
     for key, value in DATASETS[args.dataset][2].items():
@@ -247,13 +269,17 @@ def main() -> None:
     import torch
 
     from edgedistill.methods.gan.artifact import sample, save_generator
-    from edgedistill.methods.gan.config import GANConfig
     from edgedistill.methods.gan.loop import distill
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     name, load, _ = DATASETS[args.dataset]
     data = load(args)
     train, test = data.train, data.test
+    if args.curve:
+        from gan_curve import run_curve  # beside this script
+
+        run_curve(args, data, name, downstream)
+        return
     audio_bytes = sum((data.audio_root / p).stat().st_size for p in train.path)
     result = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores (shared), torch {torch.__version__}, cpu",
@@ -267,10 +293,7 @@ def main() -> None:
         result["rows"].append({"data": "real", "variant": "-", "ppc": "all", **real})
         print("real", real, flush=True)
     for variant in args.variants:
-        config = GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
-                           lr_g=args.lr, lr_d=args.lr, lambda_ac_fake=args.lambda_ac_fake, pool_model=args.pool_model, pool_models=args.pool_models,
-                           pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0,
-                           **{"lambda_sml": args.lambda_sml, **ABLATION[variant]})
+        config = gan_config(args, variant)
         out = Path("/tmp") / f"edgedistill-gan-{args.dataset}-{args.arch}-{variant}-{os.getpid()}"
         gan_seconds, stops = 0.0, sorted({s for s in args.eval_at if s < args.steps} | {args.steps})
         for i, steps in enumerate(stops):  # resumed from the previous stop: the same generator as one straight run

@@ -30,6 +30,11 @@ import numpy as np
 
 KINDS = ("mfcc", "logmel")
 NORMALIZATIONS = ("none", "cmvn")
+PADS = ("zeros", "repeat")
+# Fields added after the first release, with the value every earlier config had: they enter the
+# canonical dict (and so the feature_id) only when set to something else, so every feature_id
+# computed before they existed stays valid.
+_LATER_FIELDS = {"pad": "zeros"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +44,7 @@ class FeatureConfig:
     Attributes:
         sample_rate: audio rate in Hz that the front-end expects (audio at another rate is an
             error here; the host data layer resamples before extraction).
-        clip_seconds: every clip is padded (centred, zeros) or trimmed to this length.
+        clip_seconds: every clip is padded (see `pad`) or trimmed (centred) to this length.
         win_ms / hop_ms: analysis window and hop in milliseconds.
         n_fft: FFT size in samples (>= window length in samples).
         n_mels: mel bands. n_mfcc: cepstral coefficients kept (kind="mfcc" only).
@@ -49,6 +54,10 @@ class FeatureConfig:
         kind: "mfcc" or "logmel".
         normalize: "none", or "cmvn" (per clip: each coefficient to zero mean and unit
             variance over time; a constant coefficient becomes zeros).
+        pad: how a clip shorter than `clip_seconds` is filled: "zeros" (centred, silence on
+            both sides) or "repeat" (the clip looped from its start until the length is
+            reached: every frame is speech, so per-clip CMVN statistics and a model's average
+            pooling over time see the utterance, not padding).
     """
 
     sample_rate: int = 16000
@@ -64,6 +73,7 @@ class FeatureConfig:
     top_db: float | None = 80.0
     kind: str = "mfcc"
     normalize: str = "cmvn"
+    pad: str = "zeros"
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +81,8 @@ class FeatureConfig:
             problems.append(f"kind={self.kind!r} (choose one of {', '.join(KINDS)})")
         if self.normalize not in NORMALIZATIONS:
             problems.append(f"normalize={self.normalize!r} (choose one of {', '.join(NORMALIZATIONS)})")
+        if self.pad not in PADS:
+            problems.append(f"pad={self.pad!r} (choose one of {', '.join(PADS)})")
         if self.sample_rate <= 0 or self.clip_seconds <= 0 or self.win_ms <= 0 or self.hop_ms <= 0:
             problems.append("sample_rate, clip_seconds, win_ms and hop_ms must be positive")
         elif self.win_length > self.n_fft:
@@ -113,7 +125,11 @@ class FeatureConfig:
 
     # Serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "FeatureConfig", **dataclasses.asdict(self)}
+        data = dataclasses.asdict(self)
+        for name, original in _LATER_FIELDS.items():
+            if data[name] == original:
+                del data[name]
+        return {"type": "FeatureConfig", **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
@@ -141,8 +157,12 @@ PRESETS: dict[str, FeatureConfig] = {
     "esc50": FeatureConfig(clip_seconds=5.0, hop_ms=20.0, n_mels=64, kind="logmel"),
     # UrbanSound8K: 4 s clips, 64-band log-mel, 25 ms / 20 ms -> (64, 201).
     "us8k": FeatureConfig(clip_seconds=4.0, hop_ms=20.0, n_mels=64, kind="logmel"),
-    # Speech emotion: 2 s, 40 MFCC, 25 ms / 20 ms -> (40, 101) frame-level features.
-    "ser": FeatureConfig(clip_seconds=2.0, hop_ms=20.0),
+    # Speech emotion: the whole utterance. 5 s holds every RAVDESS speech file (2.9-5.3 s, the
+    # longest lose trailing silence), CREMA-D (1.3-5 s), TESS (1.3-3 s) and ~95 % of EmoDB
+    # (1.2-9 s); shorter utterances are looped ("repeat") so CMVN and the models' pooling over
+    # time see speech only; longer ones are cropped (random crop for training, centred for
+    # evaluation). 40 MFCC, 25 ms / 20 ms -> (40, 251) frame-level features.
+    "ser": FeatureConfig(clip_seconds=5.0, hop_ms=20.0, pad="repeat"),
 }
 
 
@@ -211,19 +231,26 @@ def _window(win_length: int, n_fft: int) -> np.ndarray:
     return padded
 
 
-def fit_length(waveform: np.ndarray, n_samples: int, offset: int | None = None) -> np.ndarray:
-    """Pad with zeros or trim the last axis to n_samples.
+def fit_length(waveform: np.ndarray, n_samples: int, offset: int | None = None, pad: str = "zeros") -> np.ndarray:
+    """Pad or trim the last axis to n_samples.
 
-    offset None centres the clip (evaluation); an int is the start sample of the crop when the
+    offset None centres the crop (evaluation); an int is the start sample of the crop when the
     clip is longer (a seeded random crop for training picks it), ignored when it is shorter.
+    pad: "zeros" centres a shorter clip between zeros; "repeat" loops it from its start (an
+    empty clip stays zeros). See `FeatureConfig.pad`.
     """
+    if pad not in PADS:
+        raise ValueError(f"pad={pad!r}; choose one of {', '.join(PADS)}")
     length = waveform.shape[-1]
     if length >= n_samples:
         start = (length - n_samples) // 2 if offset is None else int(np.clip(offset, 0, length - n_samples))
         return waveform[..., start : start + n_samples]
+    if pad == "repeat" and length > 0:
+        reps = [1] * (waveform.ndim - 1) + [-(-n_samples // length)]
+        return np.tile(waveform, reps)[..., :n_samples]
     left = (n_samples - length) // 2
-    pad = [(0, 0)] * (waveform.ndim - 1) + [(left, n_samples - length - left)]
-    return np.pad(waveform, pad)
+    widths = [(0, 0)] * (waveform.ndim - 1) + [(left, n_samples - length - left)]
+    return np.pad(waveform, widths)
 
 
 def power_spectrogram(waveforms: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -241,14 +268,15 @@ def extract_batch(waveforms: np.ndarray | Iterable[np.ndarray], config: FeatureC
     """Features for a batch of mono clips at ``config.sample_rate``.
 
     ``waveforms``: a (batch, samples) array or an iterable of 1-D arrays of any lengths; each
-    clip is fitted (centred) to ``config.clip_samples``. Samples outside [-1, 1] (clipped or
-    un-normalised audio) are accepted; NaN or inf samples raise ValueError.
+    clip is fitted to ``config.clip_samples`` (trimmed centred, padded as ``config.pad``).
+    Samples outside [-1, 1] (clipped or un-normalised audio) are accepted; NaN or inf samples
+    raise ValueError.
     Returns float32 of shape (batch, n_features, n_frames).
     """
     if isinstance(waveforms, np.ndarray) and waveforms.ndim == 2:
-        clips = fit_length(waveforms, config.clip_samples)
+        clips = fit_length(waveforms, config.clip_samples, pad=config.pad)
     else:
-        fitted = [fit_length(np.asarray(w).reshape(-1), config.clip_samples) for w in waveforms]
+        fitted = [fit_length(np.asarray(w).reshape(-1), config.clip_samples, pad=config.pad) for w in waveforms]
         clips = np.stack(fitted) if fitted else np.zeros((0, config.clip_samples))
     if clips.shape[0] == 0:
         return np.zeros((0, *config.shape), dtype=np.float32)

@@ -4,8 +4,9 @@
 `edgedistill.data.featureset`) atomically. Its meta records a cache key (the manifest's content
 hash incl. file sizes and mtimes, the feature_id, the seed and the options): re-running with
 unchanged inputs returns at once, an interrupted run leaves no cache behind, and `force`
-replaces a cache whose inputs changed. Clips are fitted to the preset's length: centred for
-valid/test, a seeded random crop for train. Must not import torch.
+replaces a cache whose inputs changed. Clips are fitted to the preset's length: a longer clip
+is cropped centred for valid/test and at a seeded random offset for train; a shorter one is
+padded as the config's `pad` says (zeros, or looped for the `ser` preset). Must not import torch.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _extract_chunk(task: tuple) -> _Chunk:
         offset = None
         if item.split == "train" and len(wave) > config.clip_samples:
             offset = int(np.random.default_rng([seed, i]).integers(0, len(wave) - config.clip_samples + 1))
-        waves.append(fit_length(wave, config.clip_samples, offset))
+        waves.append(fit_length(wave, config.clip_samples, offset, config.pad))
         index.append(i)
         durations.append(len(wave) / config.sample_rate)
     x = extract_batch(np.stack(waves), config) if waves else np.zeros((0, *config.shape), np.float32)

@@ -27,8 +27,8 @@ def test_list_json_names_every_dataset():
     result = runner.invoke(app, ["data", "list", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)["datasets"]
-    assert {"gsc", "us8k", "esc50", "iemocap", "fsdd", "emodb", "folder", "manifest", "synth"} <= set(data)
-    assert data["us8k"]["options"] == {"fold": None} and data["gsc"]["downloadable"]
+    assert {"gsc", "us8k", "esc50", "iemocap", "fsdd", "emodb", "folder", "manifest", "synth", "ravdess", "cremad", "tess"} <= set(data)
+    assert data["us8k"]["options"] == {"fold": None, "valid_fold": None, "metadata": None} and data["gsc"]["downloadable"]
 
 
 def test_prepare_and_info(tmp_path):

@@ -76,3 +76,24 @@ def test_user_errors(tmp_path, toy_features_dir):
     assert isinstance(result.exception, ValueError) and "gan-cnn" in str(result.exception)
     result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "g"), *TINY, "--pool-model", "vgg"])
     assert isinstance(result.exception, ValueError) and "pool_model: unknown model 'vgg'" in str(result.exception)
+
+
+def test_distill_gan_sizes_the_generator_and_warns_when_it_is_not_smaller(tmp_path, toy_features_dir):
+    """Without --width the generator is sized to the 64 training clips (1.03 MB of features):
+    width 8, 0.57 MB; --width 64 (4.5 MB) warns that keeping the features is cheaper."""
+    from edgedistill.methods.gan.loop import GeneratorSizeWarning
+
+    args = [*TINY]
+    del args[args.index("--width"):args.index("--width") + 2]
+    args[args.index("--z-dim") + 1] = "64"
+    result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "auto"), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert load_generator(tmp_path / "auto").builder_kwargs["width"] == 8
+    assert report["generator_bytes"] < report["train_feature_bytes"] == 64 * 40 * 101 * 4
+    with pytest.warns(GeneratorSizeWarning, match="not smaller than the 64 training clips' features"):
+        result = runner.invoke(app, ["distill", "gan", str(toy_features_dir), "--out", str(tmp_path / "wide"), *args,
+                                     "--width", "64", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["generator_bytes"] > report["train_feature_bytes"]

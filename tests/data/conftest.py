@@ -104,6 +104,40 @@ def make_emodb(root: Path) -> Path:
     return root
 
 
+def make_ravdess(root: Path, actors=range(1, 11)) -> Path:
+    """Speech files of each actor: every emotion at normal intensity, statement 01, repetition 01
+    (strong intensity too for emotion 05), plus one song file and one video-only name to skip."""
+    for actor in actors:
+        folder = root / f"Actor_{actor:02d}"
+        for emotion in range(1, 9):
+            tone(folder / f"03-01-{emotion:02d}-01-01-01-{actor:02d}.wav", 200 + 40 * emotion, rate=48000)
+        tone(folder / f"03-01-05-02-01-01-{actor:02d}.wav", 400, rate=48000)
+        tone(folder / f"03-02-03-01-01-01-{actor:02d}.wav", 500, rate=48000)  # song
+    return root
+
+
+def make_cremad(root: Path, actors=range(1001, 1011), nested=True) -> Path:
+    folder = root / "AudioWAV" if nested else root
+    for actor in actors:
+        for k, emotion in enumerate(["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]):
+            tone(folder / f"{actor}_DFA_{emotion}_XX.wav", 200 + 40 * k)
+            tone(folder / f"{actor}_IEO_{emotion}_{'HI' if k % 2 else 'LO'}.wav", 210 + 40 * k)
+    return root
+
+
+def make_tess(root: Path) -> Path:
+    """The release's folder names, inconsistent case and surprise spellings included."""
+    folders = {"OAF": ["angry", "disgust", "Fear", "happy", "neutral", "Pleasant_surprise", "Sad"],
+               "YAF": ["angry", "disgust", "fear", "happy", "neutral", "pleasant_surprised", "sad"]}
+    for speaker, emotions in folders.items():
+        for k, emotion in enumerate(emotions):
+            for word in ["back", "bar", "base", "bath", "bean"]:
+                suffix = "ps" if "surprise" in emotion.lower() else emotion.lower()
+                tone(root / "TESS Toronto emotional speech set data" / f"{speaker}_{emotion}" / f"{speaker}_{word}_{suffix}.wav",
+                     200 + 40 * k, rate=24414)
+    return root
+
+
 def make_folder(root: Path) -> Path:
     for c, name in enumerate(["bark", "meow"]):
         for k in range(10):
@@ -124,7 +158,8 @@ def make_folder(root: Path) -> Path:
 def layout(tmp_path):
     """layout(name, **builder_options) -> root of a fresh fixture copy of that dataset's layout."""
     builders = {"fsdd": make_fsdd, "gsc": make_gsc, "us8k": make_us8k, "esc50": make_esc50,
-                "iemocap": make_iemocap, "emodb": make_emodb, "folder": make_folder}
+                "iemocap": make_iemocap, "emodb": make_emodb, "folder": make_folder, "ravdess": make_ravdess,
+                "cremad": make_cremad, "tess": make_tess}
     return lambda name, **kw: builders[name](tmp_path / name, **kw)
 
 

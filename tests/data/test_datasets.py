@@ -6,7 +6,7 @@ import pytest
 
 from edgedistill.data.datasets import DATASETS, load_dataset, loader_options
 
-TESTED = {"gsc", "us8k", "esc50", "iemocap", "fsdd", "emodb", "folder", "manifest", "synth"}
+TESTED = {"gsc", "us8k", "esc50", "iemocap", "fsdd", "emodb", "folder", "manifest", "synth", "ravdess", "cremad", "tess"}
 
 
 def test_every_registered_dataset_is_tested():
@@ -96,6 +96,38 @@ def test_us8k_folds_and_test_fold(layout):
         load_dataset("us8k", root, fold=11)
 
 
+def test_us8k_valid_fold_choice_and_renamed_metadata(layout, tmp_path):
+    root = layout("us8k")
+    for fold in range(3, 10):  # a copy with folds 1, 2 and 10 only
+        for wav in (root / "audio" / f"fold{fold}").glob("*.wav"):
+            wav.unlink()
+    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    lines = csv_path.read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(",")[5] in ("1", "2", "10")]
+    csv_path.unlink()
+    (root / "metadata" / "us8k_subset.csv").write_text("\n".join(kept) + "\n")
+    with pytest.raises(ValueError, match="pass metadata= one of metadata/us8k_subset.csv"):
+        load_dataset("us8k", root, fold=10)
+    default = load_dataset("us8k", root, fold=10, metadata="metadata/us8k_subset.csv")
+    assert len(default) == 9 and splits_of(default) == {"test": 3, "valid": 3, "train": 3}
+    assert {i.fold for i in default.items if i.split == "valid"} == {1}  # the next fold, cyclically
+    none = load_dataset("us8k", root, fold=10, valid_fold="none", metadata=str(root / "metadata" / "us8k_subset.csv"))
+    assert splits_of(none) == {"test": 3, "train": 6} and none.notes[-1] == "test fold 10, no valid fold"
+    two = load_dataset("us8k", root, fold=10, valid_fold=2, metadata="metadata/us8k_subset.csv")
+    assert {i.fold for i in two.items if i.split == "valid"} == {2} and {i.fold for i in two.items if i.split == "train"} == {1}
+    with pytest.raises(ValueError, match="valid fold 5 not present; folds in this copy: \\[1, 2, 10\\]"):
+        load_dataset("us8k", root, fold=10, valid_fold=5, metadata="metadata/us8k_subset.csv")
+    with pytest.raises(ValueError, match="valid_fold 10 is the test fold"):
+        load_dataset("us8k", root, fold=10, valid_fold="10", metadata="metadata/us8k_subset.csv")
+    with pytest.raises(ValueError, match="needs a test fold"):
+        load_dataset("us8k", root, valid_fold=1, metadata="metadata/us8k_subset.csv")
+    from edgedistill.cli.data import parse_options  # what `--option key=value` hands the loader
+
+    options = parse_options(["fold=10", "valid_fold=none", "metadata=metadata/us8k_subset.csv"], loader_options("us8k"))
+    assert options == {"fold": 10, "valid_fold": "none", "metadata": "metadata/us8k_subset.csv"}
+    assert load_dataset("us8k", root, **options).items == none.items
+
+
 def test_us8k_missing_columns(layout, write_table):
     root = layout("us8k")
     write_table(root / "metadata" / "UrbanSound8K.csv", ["slice_file_name", "fold"], [["a.wav", 1]])
@@ -146,6 +178,71 @@ def test_emodb_leave_speakers_out(layout):
     assert Counter(i.label for i in m.items)["anger"] == 6
     with pytest.raises(ValueError, match="not in this copy"):
         load_dataset("emodb", layout("emodb"), test_speakers="99")
+
+
+def test_ravdess_speech_layout_and_speaker_disjoint_split(layout, write_tone):
+    root = layout("ravdess")
+    write_tone(root / "Actor_03" / "02-01-01-01-01-01-03.wav")  # video-only modality
+    write_tone(root / "Actor_03" / "03-01-01-01-02-01-04.wav")  # actor field disagrees with folder
+    write_tone(root / "Actor_03" / "notes.wav")
+    m = load_dataset("ravdess", root, seed=1)
+    assert m.labels == ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert len(m) == 90 and Counter(i.label for i in m.items)["angry"] == 20  # normal + strong intensity
+    assert all(i.speaker == i.path[6:8] for i in m.items) and len({i.speaker for i in m.items}) == 10
+    reasons = sorted(r for _, r in m.problems)
+    assert len(reasons) == 3 and m.notes[1] == "left out 10 file(s) of the other vocal channel"  # the song files
+    assert any("modality 02" in r for r in reasons) and any("disagrees with the folder Actor_03" in r for r in reasons)
+    assert_speaker_disjoint(m)
+    parts = speakers_by_split(m)
+    assert len(parts["test"]) == 2 and len(parts["valid"]) == 1 and len(parts["train"]) == 7  # 20 % / 10 % of actors
+    assert load_dataset("ravdess", root, seed=1).items == m.items
+    fixed = load_dataset("ravdess", root, test_speakers="01,02", valid_speakers="03", emotions="neutral,happy,sad,angry")
+    assert speakers_by_split(fixed)["test"] == {"01", "02"} and speakers_by_split(fixed)["valid"] == {"03"}
+    assert fixed.labels == ["neutral", "happy", "sad", "angry"] and len(fixed) == 50
+    song = load_dataset("ravdess", root, channel="song")
+    assert "disgust" not in song.labels and len(song) == 10 and Counter(i.label for i in song.items) == {"happy": 10}
+    with pytest.raises(ValueError, match="speaker\\(s\\) \\['99'\\] not in this copy"):
+        load_dataset("ravdess", root, test_speakers="99")
+    with pytest.raises(ValueError, match="emotions \\['bored'\\] are not RAVDESS speech classes"):
+        load_dataset("ravdess", root, emotions="bored")
+    with pytest.raises(ValueError, match="no Actor_XX folders"):
+        load_dataset("ravdess", root / "Actor_01")
+
+
+def test_cremad_codes_both_layouts(layout, tmp_path, write_tone):
+    nested = layout("cremad")
+    write_tone(nested / "AudioWAV" / "1001_DFA_XYZ_XX.wav")
+    m = load_dataset("cremad", nested, test=0.3, valid=0.2, seed=4)
+    assert m.labels == ["anger", "disgust", "fear", "happy", "neutral", "sad"] and len(m) == 120
+    assert Counter(i.label for i in m.items)["anger"] == 20 and m.problems[0][0] == "AudioWAV/1001_DFA_XYZ_XX.wav"
+    assert m.items[0].path == "AudioWAV/1001_DFA_ANG_XX.wav" and m.items[0].speaker == "1001"
+    assert_speaker_disjoint(m)
+    assert {k: len(v) for k, v in speakers_by_split(m).items()} == {"test": 3, "valid": 2, "train": 5}
+    from tests.data.conftest import make_cremad
+
+    flat = load_dataset("cremad", make_cremad(tmp_path / "flat", nested=False), test_speakers="1001,1002", valid_speakers="")
+    assert speakers_by_split(flat)["test"] == {"1001", "1002"} and "valid" not in speakers_by_split(flat)
+    assert not flat.items[0].path.startswith("AudioWAV")
+    with pytest.raises(ValueError, match="no WAV files; not a CREMA-D layout"):
+        load_dataset("cremad", tmp_path / "flat" / "..")
+
+
+def test_tess_folders_speaker_held_out(layout, write_tone):
+    root = layout("tess")
+    top = root / "TESS Toronto emotional speech set data"
+    write_tone(top / "OAF_bored" / "OAF_back_bored.wav")
+    write_tone(top / "YAF_sad" / "OAF_back_sad.wav")  # a file of the other speaker
+    m = load_dataset("tess", root)
+    assert m.labels == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprised"] and len(m) == 70
+    assert Counter(i.label for i in m.items) == {label: 10 for label in m.labels}  # Fear/fear, both surprise spellings
+    assert len(m.problems) == 2
+    parts = speakers_by_split(m)
+    assert len(parts["test"]) == 1 and parts["train"] == parts["valid"] and parts["test"] | parts["train"] == {"OAF", "YAF"}
+    assert "not speaker-disjoint" in m.notes[0]
+    valid = Counter(i.label for i in m.items if i.split == "valid")
+    assert valid == {label: 1 for label in m.labels}  # class-stratified: 10 % of 35 -> 20 % of the speaker's 5 per class
+    yaf = load_dataset("tess", root, test_speakers="YAF", valid=0)
+    assert speakers_by_split(yaf) == {"test": {"YAF"}, "train": {"OAF"}}
 
 
 def test_folder_any_depth_and_formats(layout):

@@ -17,12 +17,27 @@ def test_prepare_fixture_writes_a_loadable_cache(layout, tmp_path):
     root = layout("emodb")
     out = prepare("emodb", root, "ser", tmp_path / "feat", progress=False)
     fs = FeatureSet.load(out, features=get_preset("ser"))
-    assert fs.x.shape == (42, 40, 101) and fs.dataset == "emodb" and fs.n_classes == 7
+    assert fs.x.shape == (42, 40, 251) and fs.dataset == "emodb" and fs.n_classes == 7
     assert set(fs.split) == {"train", "valid", "test"} and fs.meta.extra["speakers"] == ["03", "08", "09", "10", "11", "12"]
     assert np.allclose(fs.duration, 0.3, atol=1e-3)
     i = int(np.flatnonzero(fs.split == "test")[0])
-    expected = extract(fit_length(load_audio(root / fs.path[i], 16000), 32000), get_preset("ser"))
+    wave = load_audio(root / fs.path[i], 16000)
+    expected = extract(fit_length(wave, 80000, pad="repeat"), get_preset("ser"))
     np.testing.assert_allclose(fs.x[i], expected, atol=1e-6)  # resampled 22.05 kHz -> 16 kHz, same front-end
+    np.testing.assert_allclose(fs.x[i], extract(wave, get_preset("ser")), atol=1e-6)  # extract loops it the same way
+    # the 0.3 s utterance is looped over the 5 s clip, so frames repeat with its period (15 frames of 20 ms)
+    np.testing.assert_allclose(fs.x[i][:, 20:100], fs.x[i][:, 35:115], atol=0.05)
+
+
+@pytest.mark.parametrize("dataset, n, rate", [("ravdess", 90, 48000), ("cremad", 120, 16000), ("tess", 70, 24414)])
+def test_prepare_emotion_corpora(layout, tmp_path, dataset, n, rate):
+    """Each emotion corpus decodes from its rate to 16 kHz into ser features, speaker-disjoint."""
+    root = layout(dataset)
+    fs = FeatureSet.load(prepare(dataset, root, "ser", tmp_path / "feat", progress=False))
+    assert fs.x.shape == (n, 40, 251) and np.all(np.isfinite(fs.x)) and fs.dataset == dataset
+    assert np.allclose(fs.duration, 0.3, atol=1e-3) and len(fs.meta.extra["skipped"]) == 0
+    test, train = set(fs.speaker[fs.split == "test"]), set(fs.speaker[fs.split == "train"])
+    assert test and train and not test & train
 
 
 def test_rerun_is_a_no_op_and_changes_are_detected(layout, tmp_path):
@@ -117,7 +132,7 @@ def test_fold_dataset_without_test_fold_keeps_folds(layout, tmp_path):
 
 def test_shared_emodb_and_speech_commands(shared_data, tmp_path):
     fs = FeatureSet.load(prepare("emodb", shared_data / "emodb", "ser", tmp_path / "emodb", progress=False))
-    assert fs.x.shape == (535, 40, 101) and np.all(np.isfinite(fs.x))
+    assert fs.x.shape == (535, 40, 251) and np.all(np.isfinite(fs.x))
     sc = shared_data / "speech_commands"
     fs = FeatureSet.load(prepare("gsc", sc / "v0.01_sample_vinsis", "kws", tmp_path / "gsc", silence=True,
                                  noise_dir=sc / "_background_noise_", progress=False))

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgedistill.device.features import PRESETS, FeatureConfig, extract, extract_batch, get_preset, mel_filterbank
+from edgedistill.device.features import PRESETS, FeatureConfig, extract, extract_batch, fit_length, get_preset, mel_filterbank
 
 librosa = pytest.importorskip("librosa")
 
@@ -109,4 +109,37 @@ def test_preset_shapes():
     assert get_preset("kws").shape == (40, 101)
     assert get_preset("esc50").shape == (64, 251)
     assert get_preset("us8k").shape == (64, 201)
-    assert get_preset("ser").shape == (40, 101)
+    assert get_preset("ser").shape == (40, 251) and get_preset("ser").pad == "repeat"
+
+
+def test_fit_length_pads_with_zeros_or_loops():
+    wave = np.arange(1, 5, dtype=np.float32)
+    np.testing.assert_array_equal(fit_length(wave, 7), [0, 1, 2, 3, 4, 0, 0])
+    np.testing.assert_array_equal(fit_length(wave, 10, pad="repeat"), [1, 2, 3, 4, 1, 2, 3, 4, 1, 2])
+    np.testing.assert_array_equal(fit_length(np.stack([wave, -wave]), 6, pad="repeat")[1], [-1, -2, -3, -4, -1, -2])
+    np.testing.assert_array_equal(fit_length(wave, 2, pad="repeat"), [2, 3])  # longer: centred crop either way
+    np.testing.assert_array_equal(fit_length(np.zeros(0), 3, pad="repeat"), [0, 0, 0])
+    with pytest.raises(ValueError, match="pad='mirror'"):
+        fit_length(wave, 8, pad="mirror")
+    with pytest.raises(ValueError, match="pad='mirror'"):
+        FeatureConfig(pad="mirror")
+
+
+def test_pad_enters_the_feature_id_only_when_not_zeros():
+    config = get_preset("kws")
+    assert "pad" not in config.to_dict() and config.feature_id == "7257e7a0dccf1af9"
+    looped = replace(config, pad="repeat")
+    assert looped.to_dict()["pad"] == "repeat" and looped.feature_id != config.feature_id
+    assert FeatureConfig.from_dict(looped.to_dict()) == looped
+
+
+def test_repeat_padding_keeps_the_utterance_statistics(rng):
+    """A looped short utterance: CMVN'd frames are (nearly) those of the utterance itself;
+    zero padding adds floor frames that shift every coefficient's mean."""
+    config = replace(get_preset("ser"), normalize="none")
+    t = np.arange(16000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t) * (1 + rng.standard_normal(16000) * 0.05)).astype(np.float32)
+    own = extract(wave, replace(config, clip_seconds=1.0))[:, 3:-3].mean(1)
+    looped = extract(wave, config).mean(1)
+    zeros = extract(wave, replace(config, pad="zeros")).mean(1)
+    assert np.abs(looped - own).max() < 0.1 * np.abs(zeros - own).max()

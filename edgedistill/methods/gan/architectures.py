@@ -177,3 +177,27 @@ ARCHITECTURES = Registry("GAN architecture", {
 def build(arch: str, **kwargs: Any) -> tuple[Generator, Critic]:
     """(generator, critic) of the named architecture; kwargs: n_classes, input_shape, z_dim, width."""
     return ARCHITECTURES.get_entry(arch)(**kwargs)
+
+
+# The default width is sized to the data the generator replaces ---------------------------------
+WIDTHS = (64, 48, 32, 24, 16, 12, 8)  # candidates, widest first; 64 was the fixed default before
+MAX_SHARE = 0.5  # the default generator's float32 weights take at most this share of the features' bytes
+
+
+def generator_bytes(arch: str, n_classes: int, input_shape: tuple[int, int], z_dim: int, width: int) -> int:
+    """Bytes of the float32 generator state (weights and buffers, as `TrainedGenerator.size_bytes`),
+    counted on torch's meta device: nothing is allocated."""
+    with torch.device("meta"):
+        generator, _ = build(arch, n_classes=n_classes, input_shape=tuple(input_shape), z_dim=z_dim, width=width)
+    return sum(t.numel() * 4 for t in generator.state_dict().values())
+
+
+def default_width(arch: str, n_classes: int, input_shape: tuple[int, int], z_dim: int, feature_bytes: int) -> int:
+    """The widest of `WIDTHS` whose generator takes at most `MAX_SHARE` of `feature_bytes` (the
+    float32 training features it replaces), else the narrowest. The generator's size is
+    dominated by its first layer, (z_dim + C) x width x ceil(F/4) x ceil(T/4) weights, so the
+    width grows linearly with the number of training clips until it reaches 64."""
+    for width in WIDTHS:
+        if generator_bytes(arch, n_classes, input_shape, z_dim, width) <= MAX_SHARE * feature_bytes:
+            return width
+    return WIDTHS[-1]

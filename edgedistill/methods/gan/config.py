@@ -26,7 +26,10 @@ class GANConfig(Settings):
         arch: generator/critic family, "gan-cnn" (2-D convolutions) or "gan-att" (adds dilated
             convolutions and one self-attention over time to the generator).
         z_dim: size of the noise vector e ~ N(0, I) (the one-hot label is concatenated to it).
-        width: channels of the widest generator/critic layer (layers halve from there).
+        width: channels of the widest generator/critic layer (layers halve from there). None
+            (the default) sizes it to the data: the widest of 64, 48, 32, 24, 16, 12, 8 whose
+            generator takes at most half the bytes of the training features it replaces
+            (`architectures.default_width`); `distill` records the width it chose.
         steps: generator updates. n_critic: critic updates per generator update.
         batch_size: real (and generated) samples per step.
         lr_g / lr_d / betas: Adam settings of generator and critic (WGAN-GP defaults).
@@ -55,7 +58,8 @@ class GANConfig(Settings):
 
     arch: str = setting("gan-cnn", "Architecture: gan-cnn (2-D convs) or gan-att (adds dilated convs + self-attention over time).")
     z_dim: int = setting(64, "Noise size (the one-hot label is added to it).")
-    width: int = setting(64, "Channels of the widest generator/critic layer.")
+    width: int | None = setting(None, "Channels of the widest generator/critic layer (default: sized to the data, the widest "
+                                      "of 64..8 whose generator takes at most half the training features' bytes).")
     steps: int = setting(2000, "Generator updates.")
     n_critic: int = setting(2, "Critic updates per generator update.")
     batch_size: int = setting(64, "Real and generated samples per step.")
@@ -89,10 +93,12 @@ class GANConfig(Settings):
 
         if self.pool_model not in MODELS:
             raise ValueError(f"GANConfig.pool_model: unknown model {self.pool_model!r}; choose one of {', '.join(MODELS)}")
-        positive = ("z_dim", "width", "steps", "n_critic", "batch_size", "pool_width", "pool_every", "checkpoint_every")
+        positive = ("z_dim", "steps", "n_critic", "batch_size", "pool_width", "pool_every", "checkpoint_every")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GANConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.width is not None and int(self.width) < 1:
+            raise ValueError(f"GANConfig.width must be >= 1 (or None: sized to the data), got {self.width}")
         for name in ("lambda_gp", "lambda_ac", "lambda_ac_fake", "lambda_fm", "lambda_sml", "lambda_div", "div_tau", "pool_models", "pool_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"GANConfig.{name} must be >= 0, got {getattr(self, name)}")

@@ -14,6 +14,7 @@ ln C for the aux term to carry any class signal to the generator. Imports torch.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from edgedistill.data.featureset import FeatureSet
 from edgedistill.methods.gan import losses
-from edgedistill.methods.gan.architectures import build
+from edgedistill.methods.gan.architectures import build, default_width, generator_bytes
 from edgedistill.methods.gan.artifact import TrainedGenerator, sample
 from edgedistill.methods.gan.config import GANConfig
 from edgedistill.progress import progress as Progress
@@ -33,12 +34,36 @@ from edgedistill.runtime import resolve_device, seed_everything
 CHECKPOINT_FILE = "state.pt"
 
 
+class GeneratorSizeWarning(UserWarning):
+    """The generator is not smaller than the training features it is meant to replace."""
+
+
+def size_generator(train: FeatureSet, config: GANConfig) -> tuple[GANConfig, int, int]:
+    """(config with its width resolved, generator bytes, training feature bytes).
+
+    A width of None is sized to the data (`architectures.default_width`). Warns with
+    `GeneratorSizeWarning` when the generator is not smaller than the float32 features.
+    """
+    shape = tuple(train.config.shape)
+    feature_bytes = int(len(train) * np.prod(shape) * 4)
+    if config.width is None:
+        config = config.replace(width=default_width(config.arch, train.n_classes, shape, config.z_dim, feature_bytes))
+    size = generator_bytes(config.arch, train.n_classes, shape, config.z_dim, config.width)
+    if size >= feature_bytes:
+        warnings.warn(f"the generator ({size / 1e6:.2f} MB at width {config.width}) is not smaller than the {len(train)} "
+                      f"training clips' features it replaces ({feature_bytes / 1e6:.2f} MB): keeping the features is "
+                      "cheaper; lower --width or --z-dim, or distil more data", GeneratorSizeWarning, stacklevel=3)
+    return config, size, feature_bytes
+
+
 def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: bool = True, valid: FeatureSet | None = None,
             checkpoint: str | Path | None = None, resume: bool = False) -> TrainedGenerator:
     """Train a generator on `train` and return it (save it with `artifact.save_generator`).
 
     checkpoint: a directory for the training state (written every `checkpoint_every` steps and
     at the end); resume: continue from the state there (config may differ only in `steps`).
+    config.width None is sized to `train` and the artifact records the width chosen; a
+    generator not smaller than the training features warns (`GeneratorSizeWarning`).
     valid: when given, the critic's auxiliary classifier is scored on it (aux_valid_uar).
     """
     config = config or GANConfig()
@@ -47,6 +72,7 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
     empty = [train.labels[c] for c in np.flatnonzero(train.class_counts() == 0)]
     if empty:
         raise ValueError(f"GAN distillation: class(es) {', '.join(empty)} have no training clips; every class needs some")
+    config, _, _ = size_generator(train, config)
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)

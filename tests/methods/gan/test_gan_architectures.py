@@ -58,3 +58,23 @@ def test_config_round_trip_and_checks():
         GANConfig(arch="dcgan")
     with pytest.raises(ValueError, match="pool"):
         GANConfig(lambda_sml=1.0, pool_models=0)
+
+
+def test_generator_bytes_counts_the_built_generator():
+    from edgedistill.methods.gan.architectures import generator_bytes
+
+    for arch in ("gan-cnn", "gan-att"):
+        generator, _ = build(arch, n_classes=7, input_shape=(40, 101), z_dim=64, width=24)
+        assert generator_bytes(arch, 7, (40, 101), 64, 24) == sum(t.numel() * 4 for t in generator.state_dict().values())
+    assert generator_bytes("gan-cnn", 7, (40, 101), 64, 64) == 4_959_056  # the former fixed default: 4.96 MB
+
+
+def test_default_width_grows_with_the_data_it_replaces():
+    from edgedistill.methods.gan.architectures import MAX_SHARE, default_width, generator_bytes
+
+    clip = 40 * 101 * 4  # bytes of one float32 (40, 101) feature map
+    widths = [default_width("gan-cnn", 7, (40, 101), 64, n * clip) for n in (50, 100, 200, 320, 640, 5000)]
+    assert widths == [8, 8, 16, 32, 64, 64]  # EmoDB's 6 training speakers (~320 clips) get 32
+    for n, width in zip((200, 320, 640), widths[2:5]):
+        assert generator_bytes("gan-cnn", 7, (40, 101), 64, width) <= MAX_SHARE * n * clip
+    assert default_width("gan-att", 7, (40, 101), 64, 640 * clip) == 48  # attention adds weights: one step narrower

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 from edgedistill.methods.gan.artifact import sample  # noqa: E402
 from edgedistill.methods.gan.config import GANConfig  # noqa: E402
-from edgedistill.methods.gan.loop import distill  # noqa: E402
+from edgedistill.methods.gan.loop import GeneratorSizeWarning, distill  # noqa: E402
 from edgedistill.methods.gan.pool import accuracy_and_uar  # noqa: E402
 from edgedistill.training import TrainConfig, train_model  # noqa: E402
 
@@ -112,3 +112,18 @@ def test_empty_class_is_refused(toy_featureset):
     two = train.subset(np.flatnonzero(train.y < 2))
     with pytest.raises(ValueError, match="class2, class3 have no training clips"):
         distill(two, GANConfig(steps=1, **TINY), progress=False)
+
+
+def test_default_width_is_sized_to_the_data_and_a_large_generator_warns(toy_featureset, recwarn):
+    """The toy train split (64 clips of (13, 26): 86.5 kB) gets width 16 (generator 34 kB; width 24
+    would take 59 kB, over half the features); width 64 (260 kB) is not smaller than the
+    features, so distillation warns."""
+    train = small(toy_featureset).by_split("train")
+    tiny = {k: v for k, v in TINY.items() if k != "width"}
+    gen = distill(train, GANConfig(steps=1, lambda_sml=0.0, **tiny), progress=False)
+    assert gen.builder_kwargs["width"] == 16 and gen.gan_config["width"] == 16 and gen.size_bytes() == 34_296
+    assert gen.size_bytes() <= 0.5 * train.x.nbytes
+    assert not [w for w in recwarn if issubclass(w.category, GeneratorSizeWarning)]
+    with pytest.warns(GeneratorSizeWarning, match=r"generator \(\d\.\d\d MB at width 64\) is not smaller than the 64 training"):
+        big = distill(train, GANConfig(steps=1, lambda_sml=0.0, **{**tiny, "width": 64}), progress=False)
+    assert big.size_bytes() >= train.x.nbytes
