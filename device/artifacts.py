@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -138,22 +139,89 @@ def _git_commit() -> str | None:
         return None
 
 
+def check_output(out: str | os.PathLike, schema: str | None = None, force: bool = False) -> Path:
+    """Refuse, before any work, an output that must not be written; return it as a Path.
+
+    An existing path is refused (naming what is there), except with `force` when it is an
+    artifact of the same `schema` (meta.json says so), which the caller may replace: `--force`
+    never replaces a user's own folder or file. A parent that is a file or not writable is refused.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        existing = _schema_at(out)
+        if force and schema is not None and existing == schema:
+            return out
+        what = f"an {existing} artifact" if existing else ("a folder that is not an edgedistill artifact" if out.is_dir()
+                                                           else "a file")
+        if force and schema is not None:
+            raise ArtifactError(f"--out {out} holds {what}; --force only replaces a {schema} artifact: choose another --out")
+        raise ArtifactError(f"--out {out} already exists ({what}); outputs are never overwritten: choose a new --out path")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ArtifactError(f"--out {out}: {parent} is a file, not a folder: choose an --out inside a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ArtifactError(f"--out {out}: the folder {parent} is not writable: choose a folder you can write to")
+    return out
+
+
+def _schema_at(path: Path) -> str | None:
+    try:
+        return json.loads((path / META_FILE).read_text()).get("schema") if path.is_dir() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remove_stale(parent: str | os.PathLike, prefix: str) -> None:
+    """Delete temporary entries `prefix*-PID*` in `parent` left by a process that no longer runs
+    (a killed run); those of live processes are left alone."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return
+    for entry in parent.glob(f"{prefix}*"):
+        match = re.search(r"-(\d+)(?:[.-]|$)", entry.name[len(prefix):])
+        if match is None or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_artifact(out_dir: str | os.PathLike, meta: Meta, write_payload: Callable[[Path], None]) -> Path:
     """Write an artifact directory atomically and return its path.
 
-    `write_payload(tmp_dir)` writes the payload files into a temporary sibling directory; then
+    `write_payload(tmp_dir)` writes the payload files into a temporary sibling directory
+    (`.NAME.tmp-PID-*`; one a killed run left behind is removed by the next write); then
     `meta.json` is written and the directory renamed to `out_dir` in one step, so a crash never
-    leaves a half-written artifact. An existing `out_dir` is never overwritten.
+    leaves a half-written artifact. An existing `out_dir` is never overwritten; when two processes
+    write the same `out_dir` at once, one wins and the other gets a clear error.
     """
-    out = Path(out_dir)
-    if out.exists():
-        raise ArtifactError(f"{out} already exists; artifacts are never overwritten: choose a new --out path or remove it")
+    out = check_output(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    remove_stale(out.parent, f".{out.name}.tmp-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         write_payload(tmp)
         write_json_atomic(tmp / META_FILE, meta.to_dict())
-        os.rename(tmp, out)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if out.exists():
+                raise ArtifactError(f"--out {out} was written by another process while this one ran; "
+                                    "this run's result was discarded: choose a new --out path") from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

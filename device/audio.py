@@ -23,13 +23,19 @@ def read_wav(path: str | Path, expected_rate: int | None = None) -> tuple[np.nda
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not a WAV file; give the WAV files themselves")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes); re-record or re-export it")
     try:
         samples, rate = _read_pcm(path)
     except (wave.Error, EOFError, struct.error) as err:
         try:
             samples, rate = _read_float_wav(path)
         except Exception:
-            raise AudioError(f"{path}: not a readable WAV file ({err}); convert it to PCM WAV") from None
+            reason = str(err) or type(err).__name__
+            raise AudioError(f"{path}: not a readable WAV file ({reason}; {size} bytes); convert it to PCM WAV") from None
     if samples.size == 0:
         raise AudioError(f"{path}: contains no samples")
     if not np.all(np.isfinite(samples)):
@@ -45,7 +51,11 @@ def read_wav(path: str | Path, expected_rate: int | None = None) -> tuple[np.nda
 def _read_pcm(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path), "rb") as handle:
         rate, channels, width = handle.getframerate(), handle.getnchannels(), handle.getsampwidth()
-        raw = handle.readframes(handle.getnframes())
+        frames = handle.getnframes()
+        raw = handle.readframes(frames)
+    if len(raw) < frames * channels * width < 0x7FFFFFFF:  # (streaming writers declare a huge size: not truncation)
+        raise AudioError(f"{path}: truncated: the header says {frames} frames but the data chunk holds "
+                         f"{len(raw) // max(1, channels * width)}; the file was cut short, re-export it")
     if width == 1:
         data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:

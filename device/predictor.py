@@ -83,10 +83,20 @@ def feature_config_of(meta: Meta, source: str | Path) -> FeatureConfig:
     return config
 
 
+def check_backend(backend: str | None) -> None:
+    """A clear error for a backend name the device runtime does not have."""
+    if backend not in MODEL_FILES:
+        names = ", ".join(str(k) for k in MODEL_FILES if k)
+        raise ValueError(f"--backend {backend!r} is not a device runtime; choose one of {names} (or leave it out)")
+
+
 def resolve_model_file(path: str | Path, backend: str | None = None) -> tuple[Path, Path]:
     """(artifact directory, model file) for an export directory or a model file inside one."""
     path = Path(path)
+    check_backend(backend)
     if path.is_dir():
+        if (path / META_FILE).is_file():
+            read_meta(path)  # a newer schema version or a corrupt meta.json is refused, naming the file
         for name in MODEL_FILES[backend]:
             if (path / name).is_file():
                 return path, path / name
@@ -132,6 +142,7 @@ def _maybe_json(value: str) -> Any:
 
 def load_predictor(path: str | Path, backend: str | None = None, threads: int | None = 1) -> Predictor:
     """A Predictor for an export artifact (dir or model file) or a device-trained model directory."""
+    check_backend(backend)
     path = Path(path)
     if path.is_dir() and (path / META_FILE).is_file() and read_meta(path).schema == DEVICE_SCHEMA:
         meta = read_meta(path, schema=DEVICE_SCHEMA)

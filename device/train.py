@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.device import full, head, krr
-from edgedistill.device.artifacts import ArtifactError, read_meta
+from edgedistill.device.artifacts import check_output, ArtifactError, read_meta
 from edgedistill.device.devmodel import save_device_model
 from edgedistill.device.metrics import classification_metrics
 from edgedistill.device.predictor import Predictor, feature_config_of, read_model_meta, resolve_model_file
@@ -48,6 +48,7 @@ def train(mode: str, graph: str | Path, data: str | Path, out: str | Path, *, ev
           backend: str | None = None, threads: int | None = 1, log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Train a device model (see module doc). Returns (artifact path, summary with timings and metrics)."""
     config = make_config(mode, options)
+    check_output(out)  # before any work: never over a user's folder
     log = log or (lambda _msg: None)
     if mode == "full":
         graph_dir = Path(graph)

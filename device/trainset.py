@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedistill.device.artifacts import META_FILE, ArtifactError, read_meta
+from edgedistill.device.artifacts import META_FILE, ArtifactError, check_output, read_meta
 from edgedistill.device.audio import read_wav
 from edgedistill.device.features import FeatureConfig, extract_batch
 
@@ -134,8 +134,7 @@ def save_samples(out: str | Path, x: np.ndarray, y: np.ndarray, labels: list[str
     out = Path(out)
     if out.suffix != ".npz":
         raise ValueError(f"{out}: the samples file must end in .npz")
-    if out.exists():
-        raise ArtifactError(f"{out} already exists; choose a new --out path or remove it")
+    check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.npz")
     try:

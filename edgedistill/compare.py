@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgedistill.artifacts import artifact_digest, write_json_atomic
+from edgedistill.artifacts import artifact_digest, check_run_folder, write_json_atomic
 from edgedistill.runs import load_matching_generator, select_training_data
 
 
@@ -177,6 +177,7 @@ def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], setti
     torch threads per worker (default: CPU cores / workers). on_done: called per finished job.
     """
     out, jobs_dir = Path(out), Path(out) / "jobs"
+    check_run_folder(out, "settings.json", "comparison report")
     jobs_dir.mkdir(parents=True, exist_ok=True)
     _pin_settings(out / "settings.json", settings.to_dict())
     records, todo = [], []

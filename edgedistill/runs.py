@@ -105,8 +105,9 @@ def train_and_save(feats: FeatureSet, data: TrainingData, model: str, config, ou
     from edgedistill.training import train_model
 
     out = Path(out)
-    if out.exists():
-        raise ValueError(f"{out} already exists; artifacts are never overwritten: choose a new --out path or remove it")
+    from edgedistill.artifacts import check_output
+
+    check_output(out)
     checkpoint = out.with_name(out.name + ".ckpt.safetensors")
     if resume and not checkpoint.exists():
         raise ValueError(f"--resume: no checkpoint at {checkpoint}; start without --resume")

@@ -130,6 +130,11 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
     """
     targets = config.targets()
     kind = read_meta(run).schema
+    from edgedistill.artifacts import check_output
+
+    check_output(out)
+    if "bundle" in targets and len(targets) > 1:
+        check_output(Path(out).with_name(f"{Path(out).name}.bundle"))
     formats = tuple(t for t in targets if t != "bundle")
     common = {"int8": config.int8, "tflite_int8": config.tflite_int8, "progress": progress}
     written: dict[str, Path] = {}

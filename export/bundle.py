@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgedistill.artifacts import ArtifactError, Meta, file_sha256, read_meta, write_artifact, write_json_atomic
+from edgedistill.artifacts import ArtifactError, Meta, check_output, file_sha256, read_meta, write_artifact, write_json_atomic
 
 SCHEMA = "edgedistill.bundle"
 BUNDLE_FILE = "bundle.json"
@@ -117,8 +117,7 @@ def write_bundle(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, core
     from edgedistill.methods.coreset import load_coreset
 
     out = Path(out_dir)
-    if out.exists():
-        raise ArtifactError(f"{out} already exists; bundles are never overwritten: choose a new --out path or remove it")
+    check_output(out)
     say = progress or (lambda _msg: None)
     model_dir, coreset_dir = resolve_run(run_dir, coreset)
     model_meta = read_meta(model_dir, "edgedistill.model")

@@ -55,7 +55,10 @@ def compare(
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.methods.coreset import load_coreset
 
+    from edgedistill.artifacts import check_run_folder
+
     path = feat
+    check_run_folder(out, "settings.json", "comparison report")
     feats = FeatureSet.load(path)
     coresets = [str(c) for c in coreset or []]
     try:

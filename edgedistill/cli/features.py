@@ -43,13 +43,19 @@ def extract(
     from edgedistill.device.audio import read_wav
     from edgedistill.features import extract_batch, get_preset
 
+    from edgedistill.artifacts import check_output
+
     config = get_preset(preset)
     if out.suffix != ".npz":
         raise ValueError(f"--out {out}: must end in .npz")
+    check_output(out)
     waves = [read_wav(path, expected_rate=config.sample_rate)[0] for path in audio]
     feats = extract_batch(waves, config)
-    tmp = out.with_name(f".{out.name}.tmp.npz")
-    np.savez(tmp, x=feats, files=np.array([str(p) for p in audio]), config=np.array(json.dumps(config.to_dict())))
-    os.replace(tmp, out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npz")
+    try:
+        np.savez(tmp, x=feats, files=np.array([str(p) for p in audio]), config=np.array(json.dumps(config.to_dict())))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.print(f"wrote {out}")
     emit({"n_files": len(audio), "shape": list(feats.shape), "feature_id": config.feature_id, "out": str(out)}, as_json)

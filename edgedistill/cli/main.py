@@ -53,15 +53,67 @@ def _root(
     """edgedistill: dataset distillation for on-device audio classifiers."""
 
 
-def main() -> None:
-    """Console entry point: run the app, turning user errors into one clear line on stderr."""
-    try:
-        app()
-    except ValueError as err:  # bad input, unknown names, ArtifactError, AudioError
-        from edgedistill.cli.output import log
+HOST_MODULES = {"torch", "librosa", "soundfile", "soxr", "scipy", "matplotlib", "safetensors", "espeakng_loader"}
+EXPORT_MODULES = {"onnx", "onnxscript", "litert_torch"}
 
-        log.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+
+def user_error(err: BaseException) -> str | None:
+    """The one line a user sees for an error they can fix, or None for a bug (traceback kept)."""
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        root = err.name.split(".")[0]
+        extra = "host" if root in HOST_MODULES else "export" if root in EXPORT_MODULES else None
+        if extra:
+            return (f"this command needs {root!r}, which is not installed (the device extra alone has no host side): "
+                    f"pip install \"edgedistill[{extra}]\" (or [all])")
+        return None
+    if isinstance(err, OSError) and (err.filename or isinstance(err, (PermissionError, IsADirectoryError,
+                                                                       NotADirectoryError, FileNotFoundError))):
+        where = f" {err.filename}" if err.filename else ""
+        hint = {PermissionError: "choose a folder you can write to, or fix its permissions",
+                IsADirectoryError: "give a file there, not a directory",
+                NotADirectoryError: "give a directory there, not a file",
+                FileNotFoundError: "check the path"}.get(type(err), "check the path and free disk space")
+        return f"{err.strerror or type(err).__name__}:{where}: {hint}"
+    if isinstance(err, ValueError):  # bad input, unknown names, ArtifactError, AudioError
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return None
+
+
+def _is_usage_error(err: BaseException) -> bool:
+    """A click usage error (typer may vendor its own click, so matched by shape, not class)."""
+    return hasattr(err, "format_message") and isinstance(getattr(err, "exit_code", None), int)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning user errors into one clear line on stderr (exit 2)."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as err:
+        if _is_usage_error(err):  # unknown option, missing argument, a path that is not there: one line
+            if type(err).__name__ != "NoArgsIsHelpError":  # (no arguments: the help was printed)
+                from rich.markup import escape
+
+                from edgedistill.progress import console
+
+                command = err.ctx.command_path if getattr(err, "ctx", None) else "edgedistill"
+                console.print(f"[bold red]error:[/] {escape(err.format_message())} (see `{command} --help`)",
+                              highlight=False, markup=True, soft_wrap=True)
+            sys.exit(err.exit_code)
+        if not isinstance(err, (ValueError, OSError, ModuleNotFoundError)):
+            raise
+        message = user_error(err)
+        if message is None:
+            raise
+        from edgedistill.progress import console
+
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

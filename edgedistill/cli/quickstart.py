@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from edgedistill.cli import options as opt
@@ -19,6 +18,7 @@ from edgedistill.quickstart.config import QuickstartConfig
 
 @opt.config_options(panel="Quickstart settings", config=QuickstartConfig)
 def quickstart(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerunning on it continues an interrupted run.")] = Path("quickstart"),
     tiny: Annotated[bool, typer.Option("--tiny", help="Smoke run: 10 words x 30 clips, few steps and epochs "
                                                       "(see QuickstartConfig.tiny).")] = False,
@@ -34,9 +34,8 @@ def quickstart(
     from edgedistill.quickstart.report import summary_rows
 
     if tiny:
-        ctx = click.get_current_context()
-        given = {name: value for name, value in config.to_dict().items() if name != "type"
-                 and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        given = {name for name in config.to_dict() if name != "type"
+                 and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
         config = QuickstartConfig.tiny(**{k: getattr(config, k) for k in given})
     results = run_quickstart(out, config, progress=True)
     if not as_json:

@@ -32,8 +32,9 @@ def select(
     from edgedistill.methods.active_learning import run_active_learning, split_arrays
     from edgedistill.methods.selection import save_selection
 
-    if out.exists():
-        raise ValueError(f"--out {out} already exists; choose a new directory")
+    from edgedistill.artifacts import check_output
+
+    check_output(out)
     feats = FeatureSet.load(feat)
     pool = feats.by_split("train")
     test, valid = split_arrays(feats, "test"), split_arrays(feats, "valid")

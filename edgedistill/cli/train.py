@@ -40,11 +40,14 @@ def train(
     or --generator GEN (N generated samples per class, balanced). The valid split (when present)
     picks the best epoch; OUT.ckpt.safetensors is written every epoch and --resume continues it.
     """
+    from edgedistill.artifacts import check_output
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.models import MODELS
     from edgedistill.runs import select_training_data, train_and_save
 
     MODELS.get_entry(model)
+    if not resume:
+        check_output(out)
     feats = FeatureSet.load(feat)
     data = select_training_data(feats, coreset=coreset, per_class=per_class, generator=generator, seed=seed)
     log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {feat}")

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgedistill.artifacts import ArtifactError, read_meta
+from edgedistill.artifacts import ArtifactError, check_output, read_meta, remove_stale
 from edgedistill.data.datasets import load_dataset
 from edgedistill.data.featureset import SCHEMA, FeatureSet
 from edgedistill.data.manifest import Item, Manifest
@@ -65,13 +65,15 @@ def prepare(dataset: str, root: str | Path, features: str | FeatureConfig, out: 
         raise ValueError(f"{manifest.root / path}: {reason}{more}; fix the data or pass on_error='skip' (--on-error skip)")
     key = cache_key(manifest, config, seed, options)
     out = Path(out)
-    if out.exists():
-        if _cached_key(out) == key:
-            say(f"{out}: up to date (cache key {key}), nothing to do", progress)
-            return out
-        if not force:
-            raise ArtifactError(f"{out} already exists and was made from other inputs or settings; "
-                                "choose a new --out, or pass force=True (--force) to replace it")
+    if out.exists() and _cached_key(out) == key:
+        say(f"{out}: up to date (cache key {key}), nothing to do", progress)
+        return out
+    if out.exists() and not force and _cached_key(out) is not None:
+        raise ArtifactError(f"{out} already exists and was made from other inputs or settings; "
+                            "choose a new --out, or pass --force to replace it")
+    check_output(out, SCHEMA, force=force)  # --force replaces only a feature cache, never a user's folder
+    for prefix in (f".{out.name}.features-", f".{out.name}.new-", f".{out.name}.old-"):
+        remove_stale(out.parent, prefix)  # temp files of a killed run
     scratch = out.with_name(f".{out.name}.features-{os.getpid()}.npy")  # features on disk, not in RAM
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

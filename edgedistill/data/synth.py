@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from edgedistill.artifacts import check_output
 from edgedistill.data.datasets._common import as_list
 from edgedistill.data.splits import group_split
 
@@ -57,8 +58,7 @@ def synthesize(out: str | Path, words: str | Sequence[str] | None = None, per_wo
     from edgedistill.data.espeak import english_voices
 
     out = Path(out)
-    if out.exists():
-        raise ValueError(f"{out} already exists; synthesis never overwrites: choose a new output folder")
+    check_output(out)
     words = as_list(words) or list(KEYWORDS)
     if per_word < 1 or not words or len(set(words)) != len(words) or any("/" in w or not w.strip() for w in words):
         raise ValueError(f"need per_word >= 1 and distinct, non-empty words without '/', got per_word={per_word}, words={words}")

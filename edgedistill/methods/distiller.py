@@ -32,8 +32,9 @@ class Distiller(Protocol):
 
 def refuse_existing(out: Path) -> None:
     """Artifacts are never overwritten."""
-    if out.exists():
-        raise ValueError(f"--out {out} already exists; artifacts are never overwritten: choose a new path")
+    from edgedistill.artifacts import check_output
+
+    check_output(out)
 
 
 def training_splits(feat: Path, split: str = "train", valid_split: str = "valid"):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from edgedistill.artifacts import write_json_atomic
+from edgedistill.artifacts import check_run_folder, write_json_atomic
 from edgedistill.quickstart import deploy, learn, report
 from edgedistill.quickstart.config import QuickstartConfig, Run
 
@@ -41,6 +41,7 @@ def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, prog
     config = config or QuickstartConfig()
     out = Path(out)
     settings = out / "quickstart.json"
+    check_run_folder(out, settings.name, "quickstart run")
     if settings.exists():
         previous = json.loads(settings.read_text())
         if previous != _jsonable(config.to_dict()):
