@@ -52,7 +52,7 @@ def train(
     emit(result, as_json, title=f"{model} trained -> {result['out']}")
 
 
-@opt.config_options(panel=PANEL, config=TrainConfig)
+@opt.config_options(panel=PANEL, skip={"config": ("nproc",)}, config=TrainConfig)
 def crossval(
     feat: opt.Feat,
     model: opt.Model = "cnn4",
