@@ -57,7 +57,10 @@ def active() -> bool:
 
 
 def rank() -> int:
-    return _dist().get_rank() if active() else 0
+    """This process's rank: the group's, else torchrun's RANK before the group is joined, else 0."""
+    if active():
+        return _dist().get_rank()
+    return int(os.environ.get("RANK", 0)) if launched() else 0
 
 
 def world_size() -> int:

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from edgedistill.distributed import launched, relaunch_command
+from edgedistill.distributed import is_main, launched, relaunch_command
 
 
 def relaunch(nproc: int) -> None:
@@ -23,6 +23,4 @@ def relaunch(nproc: int) -> None:
 
 def main_rank() -> bool:
     """Only rank 0 prints the summary of a distributed run."""
-    from edgedistill.distributed import is_main
-
-    return not launched() or is_main()
+    return is_main()
