@@ -138,8 +138,8 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
         small = train.labels[int(counts.argmin())]
         raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
                          "real initialisation; lower --ipc or use --init noise")
-    for start in range(0, len(train), 4096):
-        if not np.isfinite(np.asarray(train.x[start:start + 4096])).all():
+    for start in range(0, len(train), 256):  # 256 clips at a time: memory does not grow with the set
+        if not np.isfinite(np.asarray(train.x[start:start + 256])).all():
             raise ValueError("training features contain NaN or infinite values; re-extract or drop those clips")
 
 
@@ -165,20 +165,28 @@ def initial_coreset(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std
 
 def _kmeans_picks(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std: np.ndarray):
     """Per class: (indices of the class's clips, positions of the k-means medoids among them)."""
-    import torch
-
-    from edgedistill.methods.kmeans import kmeans_medoids
     from edgedistill import distributed
-    from edgedistill.methods.krr import chunked_features
+    from edgedistill.methods.kmeans import kmeans_medoids
 
     device = distributed.setup(config.device)
     nets = config.nets(train.config.shape, step_seed(config.seed, 4, 0), mean, std, device)
     for c in range(train.n_classes):
         members = np.flatnonzero(train.y == c)
-        with torch.no_grad():
-            phi = chunked_features(nets, torch.as_tensor(np.asarray(train.x[members], dtype=np.float32), device=device),
-                                   config.chunk).cpu().numpy()
+        phi = features_of_rows(nets, train.x, members, config.chunk, device).cpu().numpy()
         yield members, kmeans_medoids(phi, config.ipc, step_seed(config.seed, 5, c))
+
+
+def features_of_rows(nets, x, rows: np.ndarray, chunk: int, device, block: int = 1024):
+    """Φ of x[rows] (no gradient), read `block` rows at a time: a memory-mapped cache is never
+    loaded whole (only the (len(rows), D) features are held)."""
+    import torch
+
+    from edgedistill.methods.krr import chunked_features
+
+    with torch.no_grad():
+        return torch.cat([chunked_features(nets, torch.as_tensor(np.asarray(x[rows[i:i + block]], dtype=np.float32),
+                                                                 device=device), chunk)
+                          for i in range(0, len(rows), block)])
 
 
 def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig, global_batch: int | None = None):
@@ -255,9 +263,7 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     valid_phi = valid_nets = None
     if valid is not None and len(valid):
         valid_nets = config.nets(shape, step_seed(config.seed, 3, 0), mean, std, device)
-        with torch.no_grad():
-            valid_phi = chunked_features(valid_nets, torch.as_tensor(np.asarray(valid.x, dtype=np.float32), device=device),
-                                         config.chunk).double()
+        valid_phi = features_of_rows(valid_nets, valid.x, np.arange(len(valid)), config.chunk, device).double()
 
     def validate() -> float:
         with torch.no_grad():
