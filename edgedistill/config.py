@@ -23,6 +23,8 @@ T = TypeVar("T", bound="Settings")
 SEED_HELP = "Random seed: same seed, same result."
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 THREADS_HELP = "CPU threads (torch's, or the device runtime's intra-op threads)."
+NPROC_HELP = ("Processes to run on (data-parallel ranks): N > 1 re-launches the command under torchrun "
+              "(gloo on CPU, NCCL with one GPU per process); same result to float rounding.")
 
 
 def setting(default: Any, help: str, *, result: bool = True, flag: str | None = None, cli: bool = True) -> Any:

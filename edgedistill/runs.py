@@ -99,6 +99,7 @@ def train_and_save(feats: FeatureSet, data: TrainingData, model: str, config, ou
     A checkpoint `OUT.ckpt.safetensors` is written after every epoch and removed once the
     artifact is complete; `resume=True` continues from it. Returns the run's figures.
     """
+    from edgedistill.distributed import is_main, world_size
     from edgedistill.evaluate import evaluate_model
     from edgedistill.models import describe_model
     from edgedistill.model_artifact import save_model
@@ -127,9 +128,14 @@ def train_and_save(feats: FeatureSet, data: TrainingData, model: str, config, ou
     if valid_scores:
         metrics["valid_accuracy"] = max(valid_scores)
     size = describe_model(trained.module, trained.input_shape)
-    path = save_model(out, trained, feats.config, seed=config.seed, source_manifest_hash=feats.manifest_hash(),
-                      metrics=metrics, extra={"training_data": data.description, **size, "train_seconds": round(seconds, 2)})
-    checkpoint.unlink(missing_ok=True)
+    path = out
+    if is_main():  # under torchrun every rank holds the same model; rank 0 writes it
+        world = world_size()
+        trained.train_config = config.replace(nproc=world)
+        path = save_model(out, trained, feats.config, seed=config.seed, source_manifest_hash=feats.manifest_hash(),
+                          metrics=metrics, extra={"training_data": data.description, **size, "world_size": world,
+                                                  "train_seconds": round(seconds, 2)})
+        checkpoint.unlink(missing_ok=True)
     return {"out": str(path), "model": model, **size, "n_train": int(len(data.y)), "epochs_run": len(trained.history),
             "train_seconds": seconds, **{k: v for k, v in metrics.items() if k not in ("confusion", "per_class", "split")}}
 

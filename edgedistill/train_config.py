@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgedistill.config import DEVICE_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class TrainConfig(Settings):
     patience: int = setting(0, "Stop after this many epochs without a better validation accuracy (0: never).")
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
+    nproc: int = setting(1, NPROC_HELP, result=False)
     seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class TrainConfig(Settings):
             problems.append(f"lr={self.lr} (need > 0)")
         if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
             problems.append("weight_decay must be >= 0 and label_smoothing in [0, 1)")
+        if not isinstance(self.nproc, int) or self.nproc < 1:
+            problems.append(f"nproc={self.nproc} (need >= 1)")
         if self.patience < 0 or (self.threads is not None and self.threads < 1):
             problems.append("patience must be >= 0 and threads >= 1 (or None)")
         if problems:

@@ -7,6 +7,8 @@ sampling; early stopping on a validation set (the best validation epoch's weight
 a checkpoint (`checkpoint.py`, safetensors) after every epoch that `resume=True` continues
 from, exactly. Runs
 are repeatable under a fixed seed on CPU. The device is picked at run time (`resolve_device`).
+Inside a torch.distributed group (torchrun) the model trains under DistributedDataParallel:
+every rank draws the same global batch, trains on its share, rank 0 writes the checkpoint.
 
 Targets: `y` int (N,) class indices -> cross-entropy (with optional label smoothing); `y`
 float (N, C) targets (soft labels, RFAD learned labels) -> mean squared error between the logits
@@ -33,7 +35,7 @@ from torch import nn
 from edgedistill.checkpoint import RunState, load_checkpoint, load_state, save_checkpoint
 from edgedistill.models import build_model
 from edgedistill.models.layers import set_input_stats
-from edgedistill.runtime import resolve_device, seed_everything
+from edgedistill.runtime import seed_everything
 from edgedistill.train_config import TrainConfig
 from edgedistill.progress import progress as Progress
 
@@ -119,12 +121,19 @@ def train_model(
     checkpoint: a file written (atomically) after every epoch; with `resume=True` an existing
     checkpoint of the same model, classes and input shape is continued from its last epoch.
     """
+    from edgedistill import distributed
+
     x, y, soft = _check_data(x, y, labels)
     model_kwargs = dict(model_kwargs or {})
     input_shape = (int(x.shape[1]), int(x.shape[2]))
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = distributed.setup(config.device)
+    world, main = distributed.world_size(), distributed.is_main()
+    if world > 1 and config.batch_size < 2 * world:
+        raise ValueError(f"training batch_size {config.batch_size} is too small for {world} processes: "
+                         f"each needs at least 2 clips per step (batch_size >= {2 * world})")
+    progress = progress and main
     seed_everything(config.seed)
     module = build_model(model, len(labels), input_shape, **model_kwargs)
     if init_state is not None:
@@ -138,6 +147,8 @@ def train_model(
     state = RunState()
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = load_checkpoint(Path(checkpoint), identity, module, optimizer, generator)
+    distributed.barrier()  # every rank has read the checkpoint before rank 0 replaces it
+    net = _data_parallel(module, device, world)
 
     x_all = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
     y_all = torch.as_tensor(y, device=device)
@@ -150,22 +161,29 @@ def train_model(
             break
         for group in optimizer.param_groups:
             group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-        module.train()
+        net.train()
         order = _batch_order(y, soft, len(labels), steps * config.batch_size, config.balanced, generator)
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for step in range(steps):
+            # the global batch and its augmentation are drawn identically on every rank (same
+            # generator); each rank then trains on its contiguous share of the rows
             index = order[step * config.batch_size:(step + 1) * config.batch_size].to(device)
             xb, yb = x_all[index], y_all[index]
             if config.augment:
                 xb = spec_augment(xb, fill, generator)
             if len(xb) == 1:  # batch-norm cannot train on one clip: repeat it
                 xb, yb = xb.repeat(2, 1, 1), yb.repeat(2, *([1] * (yb.dim() - 1)))
-            loss = _loss(module(xb), yb, soft, config.label_smoothing)
+            rows = torch.as_tensor(distributed.shard(np.arange(len(xb))), device=device)
+            share = len(rows) / len(xb)
+            loss = _loss(net(xb[rows]), yb[rows], soft, config.label_smoothing) * share
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over ranks: scaled by the world size, the ranks' shares add up
+            # to the gradient of the global batch's mean loss
+            (loss * world).backward()
             optimizer.step()
-            total += loss.item()
-        record = {"epoch": epoch + 1, "loss": total / steps, "lr": optimizer.param_groups[0]["lr"]}
+            total += loss.detach().double()
+        distributed.all_reduce_([total])
+        record = {"epoch": epoch + 1, "loss": float(total) / steps, "lr": optimizer.param_groups[0]["lr"]}
         if valid is not None:
             record["valid_accuracy"] = _accuracy(module, valid[0], valid[1], device)
             if state.best_accuracy is None or record["valid_accuracy"] > state.best_accuracy:
@@ -175,15 +193,36 @@ def train_model(
                 state.since_best += 1
         state.history.append(record)
         state.epoch = epoch + 1
-        if checkpoint is not None:
+        if checkpoint is not None and main:
             save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
         bar.update(epoch + 1, loss=record["loss"], **({"valid": record["valid_accuracy"]} if valid is not None else {}))
     bar.__exit__(None, None, None)
+    if net is not module:  # back to plain batch-norm layers for saving and export
+        plain = build_model(model, len(labels), input_shape, **model_kwargs)
+        plain.load_state_dict(module.state_dict())
+        module = plain.to(device)
     if state.best_weights is not None:
         module.load_state_dict(state.best_weights)
     module.to("cpu").eval()
     return TrainedModel(module=module, model=model, model_kwargs=model_kwargs, labels=list(labels),
                         input_shape=input_shape, history=state.history, train_config=config)
+
+
+def _data_parallel(module: nn.Module, device: torch.device, world: int) -> nn.Module:
+    """`module` itself in one process; under torch.distributed a DistributedDataParallel wrapper
+    (gradients averaged over ranks) whose batch-norm layers take their statistics over the global
+    batch (torch's SyncBatchNorm on CUDA, `RankBatchNorm` on CPU, where torch has none), so the
+    ranks train the model one process trains. Dropout masks are drawn per rank (statistically the
+    same, not equal). Mutates `module`'s batch-norm layers (same state-dict keys)."""
+    if world == 1:
+        return module
+    if device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    else:
+        from edgedistill.models.rank_batchnorm import sync_batchnorm
+
+        module = sync_batchnorm(module)
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 # Helpers ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from edgedistill.train_config import TrainConfig
 _csv = opt.csv
 
 
-@opt.config_options(skip={"al": ("strategy", "budget", "initial", "seed"), "train_config": ("seed",)},
+@opt.config_options(skip={"al": ("strategy", "budget", "initial", "seed"), "train_config": ("seed", "nproc")},
                     al=ALConfig, train_config=TrainConfig)
 def compare(
     feat: opt.Feat,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from edgedistill.cli import options as opt
+from edgedistill.cli.launch import main_rank, relaunch
 from edgedistill.cli.output import emit
 
 app = typer.Typer(help="Distil a feature cache into a coreset (rfad) or a generator (gan).", no_args_is_help=True)
@@ -28,8 +29,10 @@ def _command(name: str) -> None:
     def command(feat: opt.Feat, out: opt.Out, resume: opt.Resume = False,
                 quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
                 as_json: opt.Json = False, config: Any = None, inputs: Any = None) -> None:
+        relaunch(getattr(config, "nproc", 1))
         result = distiller.run(feat, out, config, inputs, resume=resume, progress=not quiet)
-        emit(result, as_json, title=f"{name} -> {out}")
+        if main_rank():
+            emit(result, as_json, title=f"{name} -> {out}")
 
     command.__doc__ = f"{distiller.summary}\n\n{distiller.description}"
     command.__name__ = name

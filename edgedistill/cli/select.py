@@ -14,7 +14,7 @@ from edgedistill.methods.active_learning import ALConfig
 from edgedistill.train_config import TrainConfig
 
 
-@opt.config_options(al=ALConfig, train_config=TrainConfig)
+@opt.config_options(skip={"train_config": ("nproc",)}, al=ALConfig, train_config=TrainConfig)
 def select(
     feat: opt.Feat,
     out: opt.Out,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from edgedistill.cli import options as opt
+from edgedistill.cli.launch import main_rank, relaunch
 from edgedistill.cli.output import emit, log
 from edgedistill.train_config import TrainConfig
 
@@ -48,14 +49,19 @@ def train(
     MODELS.get_entry(model)
     if not resume:
         check_output(out)
+    relaunch(config.nproc)
     feats = FeatureSet.load(feat)
     data = select_training_data(feats, coreset=coreset, per_class=per_class, generator=generator, seed=seed)
-    log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {feat}")
-    result = train_and_save(feats, data, model, config, out, model_kwargs=opt.model_kwargs(model_arg), resume=resume)
-    emit(result, as_json, title=f"{model} trained -> {result['out']}")
+    main = main_rank()
+    if main:
+        log.print(f"training {model} on {data.description['n_samples']} clips ({data.description['source']}) from {feat}")
+    result = train_and_save(feats, data, model, config, out, model_kwargs=opt.model_kwargs(model_arg), resume=resume,
+                            progress=main)
+    if main:
+        emit(result, as_json, title=f"{model} trained -> {result['out']}")
 
 
-@opt.config_options(panel=PANEL, config=TrainConfig)
+@opt.config_options(panel=PANEL, skip={"config": ("nproc",)}, config=TrainConfig)
 def crossval(
     feat: opt.Feat,
     model: opt.Model = "cnn4",

@@ -3,7 +3,7 @@
 On disk (schema ``edgedistill.features``)::
 
     FEAT/meta.json      feature config + feature_id, labels (class names), dataset, counts
-    FEAT/features.npy   float32 (N, n_features, n_frames), opened with mmap
+    FEAT/features.npy   float32 (N, n_features, n_frames), read by rows on demand (`MappedRows`)
     FEAT/labels.npy     int64 (N,) class indices into meta["labels"]
     FEAT/items.csv      index, path, label, split, fold, speaker, duration (one row per clip)
 
@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
+from edgedistill.data.mapped import MappedRows
 from edgedistill.features import FeatureConfig
 from edgedistill.registry import Registry
 
@@ -40,7 +41,7 @@ ITEM_COLUMNS = ("index", "path", "label", "split", "fold", "speaker", "duration"
 class FeatureSet:
     """Features with labels and per-clip metadata; all arrays share the first axis."""
 
-    x: np.ndarray  # float32 (N, F, T)
+    x: np.ndarray | MappedRows  # float32 (N, F, T); a MappedRows reader when loaded from disk
     y: np.ndarray  # int64 (N,)
     labels: list[str]  # class names; y indexes this list
     config: FeatureConfig
@@ -85,8 +86,9 @@ class FeatureSet:
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
+        x = self.x.take(index) if isinstance(self.x, MappedRows) else np.asarray(self.x[index])
         return FeatureSet(
-            x=np.asarray(self.x[index]), y=self.y[index], labels=list(self.labels), config=self.config,
+            x=x, y=self.y[index], labels=list(self.labels), config=self.config,
             split=self.split[index], fold=self.fold[index], speaker=self.speaker[index],
             path=self.path[index], duration=self.duration[index], dataset=self.dataset, meta=self.meta,
         )
@@ -143,11 +145,17 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: str | Path, features: FeatureConfig | str | None = None, mmap: bool = True) -> "FeatureSet":
-        """Open a feature cache; `features` (config or id) refuses a cache of other features."""
+        """Open a feature cache; `features` (config or id) refuses a cache of other features.
+
+        mmap (default): `x` is a `MappedRows` reader of features.npy: only the rows indexed are
+        read (pread, not a memory map: see `edgedistill.data.mapped`), splits (`by_split`,
+        `subset`) are lazy views, so memory does not grow with the cache; `np.asarray(x)` reads it
+        all. mmap=False reads it all at once.
+        """
         path = Path(path)
         meta = read_meta(path, schema=SCHEMA, features=features)
         try:
-            x = np.load(path / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+            x = MappedRows.open(path / "features.npy") if mmap else np.load(path / "features.npy", allow_pickle=False)
             y = np.load(path / "labels.npy", allow_pickle=False)
             rows = list(csv.DictReader(io.StringIO((path / "items.csv").read_text())))
         except (OSError, ValueError) as err:

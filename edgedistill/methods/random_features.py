@@ -234,8 +234,8 @@ def band_stats(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray
     """Per-band mean and std (float64, (F,)) over clips and frames of x (N, F, T), in chunks."""
     n_bands = x.shape[1]
     total, total_sq, count = np.zeros(n_bands), np.zeros(n_bands), 0
-    for start in range(0, len(x), 1024):
-        chunk = np.asarray(x[start:start + 1024], dtype=np.float64)
+    for start in range(0, len(x), 256):  # bounded memory whatever the set's size
+        chunk = np.asarray(x[start:start + 256], dtype=np.float64)
         total += chunk.sum(axis=(0, 2))
         total_sq += (chunk ** 2).sum(axis=(0, 2))
         count += chunk.shape[0] * chunk.shape[2]

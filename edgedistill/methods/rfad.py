@@ -26,7 +26,7 @@ from edgedistill.data.featureset import FeatureSet
 from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
 from edgedistill.progress import progress as Progress
-from edgedistill.config import DEVICE_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
 
 LOSSES = ("mse", "platt")
 INITS = ("real", "kmeans", "noise")
@@ -55,7 +55,8 @@ class RFADConfig(Settings):
     compiling fails). For CUDA: on the CPU the default eager path, whose conv blocks run through
     the fused C kernel (`conv_relu_pool`), measured 1.5-1.8x faster per step than compiled
     (benchmarks/results/rfad_speed.md).
-    device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). seed.
+    device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). nproc: ranks the
+    CLI starts under torchrun (the library itself follows whatever process group it runs in). seed.
     """
 
     ipc: int = setting(10, "Synthetic samples per class (the budget).")
@@ -84,11 +85,12 @@ class RFADConfig(Settings):
                                    "C kernel is faster). Same results to float rounding.", result=False)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
+    nproc: int = setting(1, NPROC_HELP, result=False)
     seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
         positive = ("ipc", "steps", "batch_size", "n_nets", "width", "depth", "n_features", "redraw_every",
-                    "eval_every", "checkpoint_every", "chunk")
+                    "eval_every", "checkpoint_every", "chunk", "nproc")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -136,8 +138,8 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
         small = train.labels[int(counts.argmin())]
         raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
                          "real initialisation; lower --ipc or use --init noise")
-    for start in range(0, len(train), 4096):
-        if not np.isfinite(np.asarray(train.x[start:start + 4096])).all():
+    for start in range(0, len(train), 256):  # 256 clips at a time: memory does not grow with the set
+        if not np.isfinite(np.asarray(train.x[start:start + 256])).all():
             raise ValueError("training features contain NaN or infinite values; re-extract or drop those clips")
 
 
@@ -163,27 +165,37 @@ def initial_coreset(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std
 
 def _kmeans_picks(train: FeatureSet, config: RFADConfig, mean: np.ndarray, std: np.ndarray):
     """Per class: (indices of the class's clips, positions of the k-means medoids among them)."""
-    import torch
-
+    from edgedistill import distributed
     from edgedistill.methods.kmeans import kmeans_medoids
-    from edgedistill.methods.krr import chunked_features
-    from edgedistill.runtime import resolve_device
 
-    device = resolve_device(config.device)
+    device = distributed.setup(config.device)
     nets = config.nets(train.config.shape, step_seed(config.seed, 4, 0), mean, std, device)
     for c in range(train.n_classes):
         members = np.flatnonzero(train.y == c)
-        with torch.no_grad():
-            phi = chunked_features(nets, torch.as_tensor(np.asarray(train.x[members], dtype=np.float32), device=device),
-                                   config.chunk).cpu().numpy()
+        phi = features_of_rows(nets, train.x, members, config.chunk, device).cpu().numpy()
         yield members, kmeans_medoids(phi, config.ipc, step_seed(config.seed, 5, c))
 
 
-def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig):
+def features_of_rows(nets, x, rows: np.ndarray, chunk: int, device, block: int = 1024):
+    """Φ of x[rows] (no gradient), read `block` rows at a time: a memory-mapped cache is never
+    loaded whole (only the (len(rows), D) features are held)."""
+    import torch
+
+    from edgedistill.methods.krr import chunked_features
+
+    with torch.no_grad():
+        return torch.cat([chunked_features(nets, torch.as_tensor(np.asarray(x[rows[i:i + block]], dtype=np.float32),
+                                                                 device=device), chunk)
+                          for i in range(0, len(rows), block)])
+
+
+def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig, global_batch: int | None = None):
     """One RFAD objective: KRR fitted on the coreset z (normalised, (M, F, T)) with its targets
     (M, C), predicting the real batch xb (raw, (B, F, T)) with labels yb (B,). `nets` maps raw
     features (``nets(x)``) and normalised ones (``nets.from_normalized(z)``) to Φ. Returns the
-    scalar loss (MSE against one-hot − 1/C targets, or Platt-scaled cross-entropy)."""
+    scalar loss (MSE against one-hot − 1/C targets, or Platt-scaled cross-entropy), averaged over
+    the batch; with `global_batch` (data-parallel: xb is one rank's share of a batch that size)
+    the sum over xb's rows divided by `global_batch`, so the ranks' losses add up to the batch mean."""
     import torch
 
     from edgedistill.methods.krr import chunked_features, krr_predict, mse_loss, platt_loss, regression_targets
@@ -192,9 +204,10 @@ def step_loss(nets, xb, yb, z, targets, log_scale, config: RFADConfig):
         phi_b = chunked_features(nets, xb, config.chunk)
     phi_c = chunked_features(nets.from_normalized, z, config.chunk)
     pred = krr_predict(phi_b, phi_c, targets, config.reg)
+    share = 1.0 if global_batch is None else len(xb) / global_batch
     if config.loss == "mse":
-        return mse_loss(pred, regression_targets(yb.cpu(), targets.shape[1]).to(pred.device))
-    return platt_loss(pred, yb, log_scale)
+        return mse_loss(pred, regression_targets(yb.cpu(), targets.shape[1]).to(pred.device)) * share
+    return platt_loss(pred, yb, log_scale) * share
 
 
 def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, valid: FeatureSet | None = None,
@@ -210,15 +223,20 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     import torch
 
     from edgedistill.methods.krr import chunked_features, krr_predict, regression_targets
+    from edgedistill import distributed
     from edgedistill.methods.random_features import band_stats
-    from edgedistill.runtime import resolve_device
 
     check_input(train, config)
     if valid is not None and list(valid.labels) != list(train.labels):
         raise ValueError("validation set classes differ from the training set's classes")
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = distributed.setup(config.device)
+    world, main = distributed.world_size(), distributed.is_main()
+    if min(config.batch_size, len(train)) < world:
+        raise ValueError(f"RFAD batch_size {config.batch_size} is smaller than the {world} processes; "
+                         "each process needs at least one real sample per step")
+    progress = progress and main
     mean, std = band_stats(train.x)
     rf = config.random_features()
     shape = train.config.shape
@@ -240,13 +258,12 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         state, best = _load_checkpoint(ckpt, config, z, targets, log_scale, optimizer)
+    distributed.barrier()  # every rank has read the checkpoint before rank 0 replaces it
 
     valid_phi = valid_nets = None
     if valid is not None and len(valid):
         valid_nets = config.nets(shape, step_seed(config.seed, 3, 0), mean, std, device)
-        with torch.no_grad():
-            valid_phi = chunked_features(valid_nets, torch.as_tensor(np.asarray(valid.x, dtype=np.float32), device=device),
-                                         config.chunk).double()
+        valid_phi = features_of_rows(valid_nets, valid.x, np.arange(len(valid)), config.chunk, device).double()
 
     def validate() -> float:
         with torch.no_grad():
@@ -269,14 +286,17 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
             nets = config.nets(shape, step_seed(config.seed, 1, step // config.redraw_every), mean, std, device)
         rng = np.random.default_rng(step_seed(config.seed, 2, step))
         index = np.sort(rng.choice(n_train, min(config.batch_size, n_train), replace=False))
-        xb = torch.as_tensor(np.asarray(train.x[index], dtype=np.float32), device=device)
-        yb = torch.as_tensor(train.y[index], device=device)
-        loss = step_loss(nets, xb, yb, z, targets, log_scale, config)
+        mine = distributed.shard(index)
+        xb = torch.as_tensor(np.asarray(train.x[mine], dtype=np.float32), device=device)
+        yb = torch.as_tensor(train.y[mine], device=device)
+        loss = step_loss(nets, xb, yb, z, targets, log_scale, config, global_batch=len(index))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        loss = loss.detach().clone()
+        distributed.all_reduce_([z.grad, targets.grad, log_scale.grad, loss])
         optimizer.step()
         state["step"] = step = step + 1
-        record = {"step": step, "loss": float(loss.detach())}
+        record = {"step": step, "loss": float(loss)}
         if valid_phi is not None and (step % config.eval_every == 0 or step == config.steps):
             accuracy = validate()
             record["valid_accuracy"] = accuracy
@@ -288,7 +308,7 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
             stopped_early = bool(config.patience and state["stale"] >= config.patience)
         state["history"].append(record)
         bar.update(step, loss=record["loss"], **({"valid": state["best_accuracy"]} if state["best_accuracy"] >= 0 else {}))
-        if ckpt is not None and (step % checkpoint_every == 0 or stopped_early):
+        if main and ckpt is not None and (step % checkpoint_every == 0 or stopped_early):
             _save_checkpoint(ckpt, config, state, best, z, targets, log_scale, optimizer)
         if stopped_early:
             break
@@ -300,8 +320,9 @@ def distill(train: FeatureSet, config: RFADConfig, *, progress: bool = True, val
     metrics = {"steps_run": state["step"], "final_loss": state["history"][-1]["loss"] if state["history"] else None}
     if valid_phi is not None:
         metrics.update(valid_krr_accuracy=state["best_accuracy"], best_step=state["best_step"], stopped_early=stopped_early)
+    metrics["world_size"] = world
     meta = Meta(schema=CORESET_SCHEMA, feature_config=train.config.to_dict(), feature_id=train.feature_id,
-                labels=list(train.labels), method={"name": "rfad", "config": config.to_dict()}, seed=config.seed,
+                labels=list(train.labels), method={"name": "rfad", "config": config.replace(nproc=world).to_dict()}, seed=config.seed,
                 source_manifest_hash=train.manifest_hash(), metrics=metrics,
                 extra={"rf_norm": {"mean": mean.tolist(), "std": std.tolist()},
                        "random_features": rf.to_dict(), "history": state["history"]})

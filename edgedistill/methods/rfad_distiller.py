@@ -25,6 +25,7 @@ class RFADDistiller:
     inputs_type = None
 
     def run(self, feat: Path, out: Path, config: RFADConfig, inputs: Any, *, resume: bool, progress: bool) -> dict[str, Any]:
+        from edgedistill.distributed import is_main
         from edgedistill.methods.coreset import save_coreset
         from edgedistill.methods.rfad import distill
 
@@ -37,9 +38,10 @@ class RFADDistiller:
             say(f"no checkpoint at {checkpoint}; starting from step 0", progress)
         coreset = distill(train, config, progress=progress, valid=valid, checkpoint=checkpoint)
         meta = coreset.meta
-        save_coreset(out, coreset, method=meta.method, seed=config.seed, source_manifest_hash=meta.source_manifest_hash,
-                     metrics=meta.metrics, extra=meta.extra)
-        checkpoint.unlink(missing_ok=True)
+        if is_main():  # under torchrun every rank holds the same coreset; rank 0 writes it
+            save_coreset(out, coreset, method=meta.method, seed=config.seed, source_manifest_hash=meta.source_manifest_hash,
+                         metrics=meta.metrics, extra=meta.extra)
+            checkpoint.unlink(missing_ok=True)
         return {"out": str(out), "method": "rfad", "ipc": config.ipc, "n_samples": int(len(coreset.y)), **meta.metrics}
 
 

@@ -30,7 +30,7 @@ def set_input_stats(module: nn.Module, x: np.ndarray, eps: float = 1e-5, chunk: 
     norms = [m for m in module.modules() if isinstance(m, BandNorm)]
     if not norms:
         raise ValueError(f"{type(module).__name__} has no BandNorm input layer")
-    x = np.asarray(x) if not isinstance(x, np.memmap) else x
+    x = x if isinstance(x, np.memmap) or hasattr(x, "take") and hasattr(x, "shape") else np.asarray(x)
     if x.ndim != 3 or len(x) == 0:
         raise ValueError(f"input statistics need features of shape (N, F, T) with N > 0, got {x.shape}")
     total = np.zeros(x.shape[1])

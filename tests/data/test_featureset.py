@@ -5,12 +5,13 @@ import pytest
 
 from edgedistill.artifacts import ArtifactError
 from edgedistill.data.featureset import FeatureSet
+from edgedistill.data.mapped import MappedRows
 from edgedistill.features import get_preset
 
 
 def test_round_trip(toy_featureset, toy_features_dir):
     loaded = FeatureSet.load(toy_features_dir, features=get_preset("kws"))
-    assert isinstance(loaded.x, np.memmap)
+    assert isinstance(loaded.x, MappedRows)
     np.testing.assert_array_equal(loaded.x, toy_featureset.x)
     np.testing.assert_array_equal(loaded.y, toy_featureset.y)
     assert loaded.labels == toy_featureset.labels and loaded.dataset == "toy"
