@@ -180,7 +180,7 @@ def remove_stale(parent: str | os.PathLike, prefix: str) -> None:
     if not parent.is_dir():
         return
     for entry in parent.glob(f"{prefix}*"):
-        match = re.search(r"-(\d+)(?:[.-]|$)", entry.name[len(prefix):])
+        match = re.match(r"-?(\d+)(?:[.-]|$)", entry.name[len(prefix):])  # the PID right after the prefix
         if match is None or _alive(int(match.group(1))):
             continue
         if entry.is_dir():
