@@ -172,3 +172,30 @@ def test_remove_stale_removes_a_dead_process_temp_files_only(tmp_path):
     remove_stale(tmp_path, ".out.features-")
     remove_stale(tmp_path, ".out.tmp-")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+
+
+def test_two_processes_writing_one_out_one_wins_the_other_gets_one_line(inputs, tmp_path):
+    out = tmp_path / "same out"
+    args = command_line("device train", inputs, out)
+    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = sorted((proc.wait(timeout=300), proc.stderr.read()) for proc in procs)
+    assert [code for code, _ in results] == [0, 2], results
+    lines = [line for line in results[1][1].splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in results[1][1] and "--out" in lines[0], results[1][1]
+    assert (out / "meta.json").is_file() and leftovers(tmp_path, {"same out"}) == []
+
+
+def test_a_writer_that_loses_the_race_discards_its_result(tmp_path):
+    from edgedistill.artifacts import ArtifactError, Meta, write_artifact
+
+    out = tmp_path / "art"
+    meta = Meta(schema="edgedistill.selection", feature_config={}, feature_id="f", labels=["a"])
+
+    def payload(tmp: Path) -> None:  # another process finishes first, while this one writes
+        (tmp / "selection.npz").write_bytes(b"mine")
+        out.mkdir()
+        (out / "meta.json").write_text("{}")
+
+    with pytest.raises(ArtifactError, match="written by another process"):
+        write_artifact(out, meta, payload)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"] and (out / "meta.json").read_text() == "{}"
