@@ -101,11 +101,15 @@ def _read_npz(file: Path) -> str:
             try:
                 with archive.open(info) as member:
                     shape, dtype = _npy_header(member, f"{file}[{info.filename[:-4]}]", None)
-                if archive.testzip() is not None:
-                    raise zipfile.BadZipFile("CRC mismatch")
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 raise ArtifactError(f"{file}: member {info.filename!r} is corrupt ({err}); make the artifact again") from None
             parts.append(f"{info.filename[:-4]} {dtype} {list(shape)}")
+        try:
+            damaged = archive.testzip()  # reads every member once: CRC and length
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            damaged = f"{err}"
+        if damaged is not None:
+            raise ArtifactError(f"{file}: member {damaged!r} is damaged (CRC or length); make the artifact again")
     if not parts:
         raise ArtifactError(f"{file}: an empty archive; make the artifact again")
     return ", ".join(parts)

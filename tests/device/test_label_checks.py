@@ -162,3 +162,21 @@ def test_inspect_checks_the_payload(tmp_path, toy_coreset, toy_features_dir, cap
     (bad / "coreset.npz").write_bytes(b"PK\x03\x04 not really a zip")
     code, _, err = run_cli(["inspect", bad], capsys)
     assert code == 2 and "coreset.npz: not an .npz archive" in one_error_line(err)
+
+
+def test_payload_check_finds_a_flipped_byte_and_a_truncated_array(tmp_path, toy_coreset, toy_features_dir):
+    from edgedistill.device.artifacts import read_meta
+    from edgedistill.device.payload import check_payload
+
+    coreset = tmp_path / "c"
+    shutil.copytree(toy_coreset, coreset)
+    data = bytearray((coreset / "coreset.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside x's data (np.savez stores uncompressed)
+    (coreset / "coreset.npz").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"coreset\.npz: member 'x\.npy' is damaged"):
+        check_payload(coreset, read_meta(coreset))
+    feats = tmp_path / "f"
+    shutil.copytree(toy_features_dir, feats)
+    (feats / "features.npy").write_bytes((feats / "features.npy").read_bytes()[:-100])
+    with pytest.raises(ArtifactError, match=r"features\.npy: truncated"):
+        check_payload(feats, read_meta(feats))
