@@ -12,7 +12,8 @@ atomically, to `out`; the old model is never touched.
 
 Per mode:
   krr:  closed form, the new clips are rows added to the replay rows; K is refitted over the union
-        with the model's random-feature nets and ridge. No replay = a fit on the new clips alone.
+        with the model's random-feature nets and ridge (every mode starts from the old model's
+        training settings; explicit options override them). No replay = a fit on the new clips alone.
   head: the trained head is the starting point (a new class gets a fresh, small output column;
         standardisation kept) and is trained with Adam on replay + new clips, the new clips
         repeated to the replay's mean class size so a handful of clips weighs like a class.
@@ -83,7 +84,8 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
     mode = meta.extra.get("mode")
     if mode not in ("krr", "head", "full"):
         raise ArtifactError(f"{model}: unknown device-model mode {mode!r}")
-    options = dict(options or {})
+    stored = {k: v for k, v in meta.method.items() if k != "name"}  # the old model's settings are the defaults
+    options = {**stored, **{k: v for k, v in (options or {}).items() if v is not None}}
     seed = int(options.get("seed", 0) or 0)
     config = make_config(mode, options)
     features = feature_config_of(meta, model)
