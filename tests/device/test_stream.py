@@ -169,3 +169,12 @@ def test_calibrate_writes_thresholds_listen_uses_them(tmp_path, stream_model, rn
     assert detector_config_from(load_predictor(model), {}).thresholds == data["thresholds"]
     missing = runner.invoke(app, ["device", "calibrate", str(model), "--background", str(tmp_path / "none")])
     assert missing.exit_code != 0 and "not a directory" in str(missing.exception)
+
+
+def test_microphone_without_sounddevice_is_a_clear_error(stream_model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    path, _, _ = stream_model
+    result = runner.invoke(app, ["device", "listen", str(path), "--seconds", "1"])
+    assert result.exit_code != 0 and "sounddevice" in str(result.exception)
