@@ -69,21 +69,27 @@ def export_backbone(work: Path) -> Path:
     out = work / "backbone"
     if out.exists():
         return out
+    import torch
     from torch import nn
 
-    from edgedistill.export.api import export_module
+    from edgedistill.artifacts import Meta, write_artifact
+    from edgedistill.device.features import FeatureConfig
     from edgedistill.model_artifact import load_model
 
-    loaded = load_model(work / "cnn_run")
-    module = getattr(loaded, "module", loaded)
+    module = load_model(work / "cnn_run").module.eval()
     module.classifier = nn.Identity()
-    config = json.loads((work / "cnn_run" / "meta.json").read_text())["feature_config"]
-    from edgedistill.device.features import FeatureConfig
+    config = FeatureConfig.from_dict(json.loads((work / "cnn_run" / "meta.json").read_text())["feature_config"])
+    example = (torch.zeros(2, *config.shape),)
+    meta = Meta(schema="edgedistill.export", feature_config=config.to_dict(), feature_id=config.feature_id, labels=[],
+                method={"name": "cnn4-trunk", "source": str(work / "cnn_run")}, seed=0, extra={"kind": "backbone", "formats": ["onnx"]})
 
-    shape = FeatureConfig.from_dict(config).shape
-    export_module(module.eval(), shape, out, formats=("onnx",), int8=False, calibration=None,
-                  meta={"feature_config": config, "labels": [], "kind": "backbone"})
-    return out
+    def payload(tmp: Path) -> None:
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        with torch.no_grad():
+            torch.onnx.export(module, example, str(tmp / "model.fp32.onnx"), input_names=["features"], output_names=["embedding"],
+                              dynamic_shapes=({0: batch},), dynamo=True, external_data=False, verbose=False)
+
+    return write_artifact(out, meta, payload)
 
 
 def old_models(work: Path) -> dict[str, Path]:
