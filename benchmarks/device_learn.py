@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("work", nargs="?", default="/tmp/edgedistill-device-bench")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--replays", default="coreset,generator,random real,none", help="comma-separated replay sources to run")
+    parser.add_argument("--append", action="store_true", help="add these runs to the stored device_learn.json (no adaptation rerun)")
     opts = parser.parse_args()
     work, results = Path(opts.work), Path(opts.out)
     runs_dir = work / f"runs-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -150,6 +152,7 @@ def main() -> None:
                "generator": ["--replay", work / "gan_export", "--replay-ppc", "10"] if (work / "gan_export").exists() else None,
                "random real": ["--replay", work / "feat_old", "--replay-ppc", "10"],
                "none": []}
+    replays = {k: v for k, v in replays.items() if k in opts.replays.split(",")}
     train_speakers = sorted({r["speaker"] for r in rows if r["split"] == "train"})
     table = []
     for seed in range(opts.seeds):
@@ -173,7 +176,11 @@ def main() -> None:
                                   "train_s": res["train_seconds"], "load_s": res["load_seconds"], "process_s": res["process_wall_s"],
                                   "peak_rss_mb": res["process_peak_rss_mb"], "n_replay": res["n_replay"]})
                     print(json.dumps(table[-1]), flush=True)
-    adaptation = speaker_adaptation(work, rows, models, runs_dir)
+    if opts.append:
+        stored = json.loads((results / "device_learn.json").read_text())
+        table, adaptation = stored["runs"] + table, stored["speaker_adaptation"]
+    else:
+        adaptation = speaker_adaptation(work, rows, models, runs_dir)
     write_results(results, table, ceiling, adaptation, opts.seeds)
 
 
