@@ -226,7 +226,8 @@ def write_results(results: Path, table: list[dict], ceiling: dict, adaptation: l
              "each learn in its own process on one core (OMP/OpenBLAS 1 thread, onnxruntime 1 thread)", "",
              "Old classes: yes no up down left right _unknown_ _silence_ (test split, unseen speakers). Mean ± std over seeds; "
              "`drop` = old-class accuracy before − after, in points; `new / ceiling` = new-class accuracy relative to the "
-             "retrain on all real training clips of all 9 classes (same mode). `learn s` = reading the user's WAVs and the replay "
+             "retrain on all real training clips of all 9 classes (same mode). `head` learns with the default `--freeze-old` "
+             "(only the new class's output column trains; replay clips are its negatives). `learn s` = reading the user's WAVs and the replay "
              "source + training (what the device spends); `process s` = the whole `device learn` process (Python start, imports, "
              "scoring the old and new model on the evaluation clips, writing the model); peak RSS of that process.", "",
              "| mode | replay | clips | old before % | old after % | drop (points) | new class % | new / ceiling | learn s | process s | peak RSS MB |",

@@ -89,11 +89,13 @@ def adam_step(params, grads, state, lr: float, step: int, beta1: float = 0.9, be
 
 
 def train_head(emb: np.ndarray, y: np.ndarray, n_classes: int, config: HeadConfig,
-               init: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
+               init: dict[str, np.ndarray] | None = None,
+               trainable: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
     """Train on embeddings (N, E) and int labels: (params incl. standardisation mean/std, per-epoch mean loss).
 
     init: a trained head to start from (warm start, on-device learning): its mean/std and weights are
     kept, with the class dimension of w/b already sized to n_classes (see learn.py).
+    trainable: optional 0/1 masks per parameter (same shapes); masked entries keep their initial value.
     """
     emb = np.asarray(emb, dtype=np.float64)
     rng = np.random.default_rng(config.seed)
@@ -114,6 +116,8 @@ def train_head(emb: np.ndarray, y: np.ndarray, n_classes: int, config: HeadConfi
         for start in range(0, len(y), config.batch_size):
             idx = order[start : start + config.batch_size]
             loss, grads = loss_and_grads(params, z[idx], y[idx], config.weight_decay)
+            if trainable is not None:
+                grads = {k: g * trainable[k] if k in trainable else g for k, g in grads.items()}
             step += 1
             adam_step(params, grads, state, config.lr, step)
             losses.append(loss)

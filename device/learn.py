@@ -16,7 +16,10 @@ Per mode:
         training settings; explicit options override them). No replay = a fit on the new clips alone.
   head: the trained head is the starting point (a new class gets a fresh, small output column;
         standardisation kept) and is trained with Adam on replay + new clips, the new clips
-        repeated to the replay's mean class size so a handful of clips weighs like a class.
+        repeated to the replay's mean class size so a handful of clips weighs like a class. When
+        a class is added, only its output column learns by default (`freeze_old`): the old
+        classes' logits cannot drift, and the replay clips are the new column's negatives.
+        Without a new class (speaker adaptation) the whole head is fine-tuned.
   full: the same warm start through a train-step graph built on the host for the new label set
         (`edgedistill device build-step --labels old...,new`), passed as `step`.
 
@@ -74,7 +77,8 @@ def per_class_subset(data: Labelled, ppc: int, seed: int) -> Labelled:
 
 
 def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | Path | None = None, replay_ppc: int | None = None,
-          step: str | Path | None = None, options: dict[str, Any] | None = None, eval_data: str | Path | None = None,
+          step: str | Path | None = None, options: dict[str, Any] | None = None, freeze_old: bool = True,
+          eval_data: str | Path | None = None,
           eval_split: str | None = None, backend: str | None = None, threads: int | None = 1,
           log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Personalise a device model (see module doc). Returns (new model path, summary)."""
@@ -120,7 +124,12 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
         session = load_graph(model, meta, "backbone", backend, threads)
         x, y = _balanced(replay_x, replay_y, user.x, user.y)
         init = _widen_head(load_params(model), n_classes, seed)
-        params, history = head.train_head(head.embed(session, x), y, n_classes, config, init=init)
+        trainable = None
+        if freeze_old and n_classes > len(old_labels):  # only the new classes' output weights move: old logits stay as they were
+            trainable = {k: np.zeros_like(v) for k, v in init.items() if k not in ("mean", "std")}
+            trainable["w"][:, len(old_labels):] = 1.0
+            trainable["b"][len(old_labels):] = 1.0
+        params, history = head.train_head(head.embed(session, x), y, n_classes, config, init=init, trainable=trainable)
         logits_fn = head.head_logits_fn(session, params)
         graphs = {"backbone": model / graph_dir_files["backbone"]}
     else:
@@ -154,6 +163,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
                                     "history": history, **({"detector": meta.extra["detector"]} if "detector" in meta.extra else {})})
     summary = {"mode": mode, "out": str(path), "labels": labels, "new_classes": new_classes, "n_new": int(len(user.y)),
                "n_replay": int(len(replay_y)), "replay": str(replay) if replay else None, "backend": session.backend,
+               **({"freeze_old": freeze_old} if mode == "head" else {}),
                "peak_rss_mb": round(peak_rss_mb, 1), **metrics}
     return path, summary
 

@@ -108,6 +108,7 @@ def register(app: typer.Typer) -> None:
         epochs: Annotated[Optional[int], typer.Option("--epochs", help="head/full: epochs [100 / 30].")] = None,
         lr: Annotated[Optional[float], typer.Option("--lr", help="head/full: Adam learning rate [1e-2 / 3e-3].")] = None,
         seed: Annotated[Optional[int], typer.Option("--seed", help="Replay subset / sampling, new-column init and shuffling seed [0].")] = None,
+        freeze_old: Annotated[bool, typer.Option("--freeze-old/--train-all", help="head: when a class is added, train only its output column (old logits kept) or the whole head.")] = True,
         backend: Backend = None,
         threads: Threads = 1,
         as_json: AsJson = False,
@@ -124,7 +125,7 @@ def register(app: typer.Typer) -> None:
             raise ValueError(f"--{wrong[0]} does not apply to a {mode} model (it takes {', '.join('--' + a for a in allowed) or 'none'})")
         options = {k: v for k, v in given.items() if v is not None and k in allowed}
         path, summary = run_learn(model, new, out, replay=replay, replay_ppc=replay_ppc, step=step, options=options,
-                                  eval_data=eval_data, eval_split=eval_split, backend=backend, threads=threads,
+                                  freeze_old=freeze_old, eval_data=eval_data, eval_split=eval_split, backend=backend, threads=threads,
                                   log=lambda m: log.print(m, highlight=False))
         if seed is not None and mode == "krr":
             summary["seed"] = seed
