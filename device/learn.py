@@ -39,7 +39,7 @@ from edgedistill.device import full, head, krr
 from edgedistill.device.artifacts import ArtifactError, read_meta
 from edgedistill.device.devmodel import load_graph, load_params, save_device_model
 from edgedistill.device.metrics import classification_metrics
-from edgedistill.device.predictor import DEVICE_SCHEMA, Predictor, feature_config_of, load_predictor, read_model_meta, resolve_model_file
+from edgedistill.device.predictor import DEVICE_SCHEMA, Predictor, feature_config_of, load_predictor
 from edgedistill.device.runtime import load_session
 from edgedistill.device.sample import sample as sample_generator
 from edgedistill.device.train import make_config
