@@ -99,6 +99,13 @@ def old_models(work: Path) -> dict[str, Path]:
         if not head_old.exists():
             cli("device", "train", "head", export_backbone(work), "--data", work / "feat_old", "--data-split", "train", "--out", head_old)
         models["head"] = head_old
+    if "--with-full" in sys.argv:
+        for name, feats in (("step8", "feat_old"), ("step9", "feat_all")):
+            if not (work / name).exists():
+                cli("device", "build-step", "--features", work / feats, "--out", work / name)
+        if not (work / "full_old").exists():
+            cli("device", "train", "full", work / "step8", "--data", work / "feat_old", "--data-split", "train", "--out", work / "full_old")
+        models["full"] = work / "full_old"
     return models
 
 
@@ -133,16 +140,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--replays", default="coreset,generator,random real,none", help="comma-separated replay sources to run")
-    parser.add_argument("--append", action="store_true", help="add these runs to the stored device_learn.json (no adaptation rerun)")
+    parser.add_argument("--append", action="store_true", help="add these runs (and speaker-adaptation rows) to the stored device_learn.json")
+    parser.add_argument("--with-full", action="store_true", help="also the `full` mode (train-step graphs built here for 8 and 9 classes)")
+    parser.add_argument("--modes", default="", help="comma-separated modes to run (default: all built)")
     opts = parser.parse_args()
     work, results = Path(opts.work), Path(opts.out)
     runs_dir = work / f"runs-{dt.datetime.now():%Y%m%d-%H%M%S}"
     rows = manifest(work)
     models = old_models(work)
+    if opts.modes:
+        models = {k: v for k, v in models.items() if k in opts.modes.split(",")}
     evaluation = eval_set(work)
     ceiling = {}
     for mode in models:
-        graphs = {"krr": work / "rf", "head": work / "backbone"}
+        graphs = {"krr": work / "rf", "head": work / "backbone", "full": work / "step9"}
         # krr: the ridge that scored best on the evaluation clips (0.1 of 1e-4..1; measured), so the ceiling is generous
         extra = ["--reg", "0.1"] if mode == "krr" else []
         if not (work / f"{mode}_all").exists():
@@ -167,6 +178,7 @@ def main() -> None:
                     if args is None:
                         continue
                     extra = ["--seed", seed] if mode != "krr" else []
+                    extra += ["--step", work / "step9"] if mode == "full" else []
                     res = cli("device", "learn", model, new, *args, *extra, "--eval", evaluation, "--eval-split", "test",
                               "--out", runs_dir / f"{mode}_{name.replace(' ', '_')}_s{seed}_k{k}")
                     table.append({"mode": mode, "replay": name, "clips": k, "seed": seed, "speaker": speaker,
@@ -177,11 +189,11 @@ def main() -> None:
                                   "learn_s": res["train_seconds"] + res["load_seconds"], "process_s": res["process_wall_s"],
                                   "peak_rss_mb": res["process_peak_rss_mb"], "n_replay": res["n_replay"]})
                     print(json.dumps(table[-1]), flush=True)
+    adaptation = speaker_adaptation(work, rows, models, runs_dir)
     if opts.append:
         stored = json.loads((results / "device_learn.json").read_text())
-        table, adaptation = stored["runs"] + table, stored["speaker_adaptation"]
-    else:
-        adaptation = speaker_adaptation(work, rows, models, runs_dir)
+        table, adaptation = stored["runs"] + table, stored["speaker_adaptation"] + adaptation
+        ceiling = {**stored["ceiling"], **ceiling}
     write_results(results, table, ceiling, adaptation, opts.seeds)
 
 
@@ -197,7 +209,8 @@ def speaker_adaptation(work: Path, rows: list[dict], models: dict[str, Path], ru
         adapt_dir = link_folder(runs_dir / f"adapt_{speaker}", adapt)
         held_dir = link_folder(runs_dir / f"held_{speaker}", held)
         for mode, model in models.items():
-            res = cli("device", "learn", model, adapt_dir, "--replay", work / "coreset", "--eval", held_dir,
+            step = ["--step", work / "step8"] if mode == "full" else []
+            res = cli("device", "learn", model, adapt_dir, "--replay", work / "coreset", *step, "--eval", held_dir,
                       "--out", runs_dir / f"adapt_{mode}_{speaker}")
             out.append({"mode": mode, "speaker": speaker, "clips_per_class": 5, "n_eval": res["n_eval_old"],
                         "before": res["old_class_accuracy_before"], "after": res["old_class_accuracy_after"],
@@ -232,7 +245,7 @@ def write_results(results: Path, table: list[dict], ceiling: dict, adaptation: l
              "scoring the old and new model on the evaluation clips, writing the model); peak RSS of that process.", "",
              "| mode | replay | clips | old before % | old after % | drop (points) | new class % | new / ceiling | learn s | process s | peak RSS MB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["mode"], r["replay"], r["clips"]) for r in table}, key=lambda t: (t[0], ["coreset", "generator", "random real", "none"].index(t[1]), t[2]))
+    keys = sorted({(r["mode"], r["replay"], r["clips"]) for r in table}, key=lambda t: (["head", "full", "krr"].index(t[0]), ["coreset", "generator", "random real", "none"].index(t[1]), t[2]))
     for mode, replay, k in keys:
         group = [r for r in table if (r["mode"], r["replay"], r["clips"]) == (mode, replay, k)]
         def ms(key, scale=100.0, fmt="{:.1f}"):  # noqa: E306

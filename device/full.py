@@ -65,11 +65,15 @@ def train_step(session: Session, params: np.ndarray, m: np.ndarray, v: np.ndarra
 
 
 def train_full(session: Session, init: np.ndarray, x: np.ndarray, targets: np.ndarray, config: FullConfig,
-               on_epoch: Callable[[int, float], None] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
-    """Train from flat initial params on x (N, F, T) and targets (N, C): (params {params, mean, std}, per-epoch mean loss)."""
+               on_epoch: Callable[[int, float], None] | None = None,
+               stats: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Train from flat initial params on x (N, F, T) and targets (N, C): (params {params, mean, std}, per-epoch mean loss).
+
+    stats: per-band (mean, std) to keep (a warm start from a trained model); None computes them from x.
+    """
     check_step_graph(session)
     rng = np.random.default_rng(config.seed)
-    mean, std = band_stats(x)
+    mean, std = band_stats(x) if stats is None else (np.asarray(stats[0], np.float32), np.asarray(stats[1], np.float32))
     params = np.asarray(init, dtype=np.float32).copy()
     m, v = np.zeros_like(params), np.zeros_like(params)
     history, step = [], 0

@@ -20,8 +20,9 @@ Per mode:
         a class is added, only its output column learns by default (`freeze_old`): the old
         classes' logits cannot drift, and the replay clips are the new column's negatives.
         Without a new class (speaker adaptation) the whole head is fine-tuned.
-  full: the same warm start through a train-step graph built on the host for the new label set
-        (`edgedistill device build-step --labels old...,new`), passed as `step`.
+  full: the same warm start (whole network, old per-band normalisation kept) through a train-step
+        graph built on the host for the new label set (`edgedistill device build-step --labels
+        old...,new`), passed as `step`.
 
 numpy + onnxruntime / LiteRT only: must not import torch or the host package.
 """
@@ -141,10 +142,12 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
         if list(step_meta.labels) != labels:
             raise ValueError(f"{step_dir}: the train-step graph is for classes {list(step_meta.labels)}, the new model needs {labels}")
         session = load_session(step_dir / "train_step.onnx", backend, threads)
-        init = _widen_full(load_params(model)["params"], meta.method, step_meta.extra.get("param_shapes"), len(old_labels), n_classes, seed)
+        old_params = load_params(model)
+        init = _widen_full(old_params["params"], meta.method, step_meta.extra.get("param_shapes"), len(old_labels), n_classes, seed)
         x, y = _balanced(replay_x, replay_y, user.x, user.y)
         targets = np.eye(n_classes, dtype=np.float32)[y]
-        params, history = full.train_full(session, init, x, targets, config)
+        # the old model's input normalisation stays: its weights were learned on it
+        params, history = full.train_full(session, init, x, targets, config, stats=(old_params["mean"], old_params["std"]))
         logits_fn = full.forward_logits(load_session(step_dir / "forward.onnx", backend, threads), params)
         graphs = {"forward": step_dir / "forward.onnx"}
     train_seconds = time.perf_counter() - start
