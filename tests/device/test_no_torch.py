@@ -88,7 +88,8 @@ def test_device_commands_run_with_torch_blocked(tmp_path, classifier_export, cla
             json.loads(proc.stdout)
 
 
-def test_listen_calibrate_learn_run_with_torch_blocked(tmp_path, random_features_export, classifier_export, toy_featureset, toy_test_wavs):
+def test_listen_calibrate_learn_run_with_torch_blocked(tmp_path, random_features_export, classifier_export, classifier_tflite,
+                                                      toy_featureset, toy_test_wavs):
     """Artifacts made on the host (torch), then the three streaming / learning commands in a torch-free process."""
     import numpy as np
 
@@ -119,6 +120,7 @@ def test_listen_calibrate_learn_run_with_torch_blocked(tmp_path, random_features
         ["device", "calibrate", str(model), "--background", str(background), "--json"],
         ["device", "listen", str(model), str(stream), "--json"],
         ["device", "listen", str(model / "model.fp32.onnx"), str(stream), "--json"],
+        ["device", "listen", str(classifier_tflite), str(stream), "--json"],
     ]
     for args in commands:
         proc = run_blocked("""
