@@ -117,11 +117,17 @@ def test_readme_command_table_lists_the_registered_commands():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## CLI", 1)[1].split("\n## ", 1)[0]
     documented = set()
-    for cell in re.findall(r"^\| `edgedistill ([^`]+)`(?: / `([^`]+)`)?", section, flags=re.M):
-        for part in cell:
-            if part:
-                documented |= _documented(part if part.startswith(("features", "export", "data", "device")) or not
-                                          documented or cell[0] == part else cell[0].split()[0] + " " + part)
+    for line in section.splitlines():
+        if not line.startswith("| `edgedistill "):
+            continue
+        first_cell = re.split(r"(?<!\\)\|", line)[1]
+        parts = re.findall(r"`([^`]+)`", first_cell)
+        group = parts[0].split()[1]
+        for i, part in enumerate(parts):
+            text = part.removeprefix("edgedistill ").strip()
+            if i and group in ("data", "features", "device", "export") and not text.startswith(group):
+                text = f"{group} {text}"
+            documented |= _documented(text)
     registered = {" ".join(path) for path, _ in walk()}
     missing = sorted(registered - documented)
     assert missing == [], f"commands missing from the README's CLI table: {missing}"
