@@ -180,7 +180,7 @@ def remove_stale(parent: str | os.PathLike, prefix: str) -> None:
     if not parent.is_dir():
         return
     for entry in parent.glob(f"{prefix}*"):
-        match = re.search(r"-(\d+)(?:[.-]|$)", entry.name[len(prefix):])
+        match = re.match(r"-?(\d+)(?:[.-]|$)", entry.name[len(prefix):])  # the PID right after the prefix
         if match is None or _alive(int(match.group(1))):
             continue
         if entry.is_dir():
@@ -284,7 +284,10 @@ def check_features(meta: Meta, features: Any, source: str, other: str = "the cal
         return
     detail = ""
     if not isinstance(features, str):
-        detail = f" (differs in {describe_config_difference(meta.feature_config, features.to_dict())})"
+        differences = describe_config_difference(meta.feature_config, features.to_dict())
+        detail = (f" (differs in {differences})" if differences else
+                  " (the same settings: the ids were computed by different edgedistill front-end versions, "
+                  f"or the artifact's meta.json was edited)")
     raise ArtifactError(
         f"{source} was made with features {meta.feature_id} but {other} are {wanted_id}{detail}: "
         "re-extract the features with the artifact's feature config (see its meta.json) or use a matching artifact"
@@ -292,10 +295,17 @@ def check_features(meta: Meta, features: Any, source: str, other: str = "the cal
 
 
 def describe_config_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """Human list of the settings that differ between two config dicts, e.g. 'n_mfcc: 40 vs 13'."""
+    """Human list of the settings that differ between two config dicts, e.g. 'n_mfcc: 40 vs 13';
+    an empty string when none differ (callers say why the ids differ then)."""
     keys = sorted(set(a) | set(b))
-    diffs = [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
-    return ", ".join(diffs) if diffs else "no differences"
+    missing = object()
+    diffs = [f"{k}: {_shown(a.get(k, missing), missing)} vs {_shown(b.get(k, missing), missing)}"
+             for k in keys if a.get(k, missing) != b.get(k, missing)]
+    return ", ".join(diffs)
+
+
+def _shown(value: Any, missing: object) -> str:
+    return "(not set)" if value is missing else repr(value)
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -62,8 +62,17 @@ class Predictor:
         if x.ndim != 3 or x.shape[1:] != self.feature_config.shape:
             raise ValueError(f"{self.path}: features of shape {list(x.shape)} given, the model takes (N, {self.feature_config.shape[0]}, "
                              f"{self.feature_config.shape[1]}) from feature config {self.feature_config.feature_id}")
-        parts = [self.logits_fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        parts = [self._checked(self.logits_fn(x[i : i + batch_size]), min(batch_size, len(x) - i)) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def _checked(self, out: np.ndarray, rows: int) -> np.ndarray:
+        """The model's outputs must be one score per class named in its metadata."""
+        out = np.asarray(out)
+        if out.shape != (rows, len(self.labels)):
+            raise ArtifactError(f"{self.path}: the model gives outputs of shape {list(out.shape)} for {rows} input(s) but its "
+                                f"metadata names {len(self.labels)} classes {self.labels}; the metadata does not belong to this "
+                                "model: re-export it from the trained model artifact")
+        return out
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         return softmax(self.logits(x, batch_size).astype(np.float64))

@@ -24,7 +24,7 @@ from edgedistill.device.devmodel import save_device_model
 from edgedistill.device.metrics import classification_metrics
 from edgedistill.device.predictor import Predictor, feature_config_of, read_model_meta, resolve_model_file
 from edgedistill.device.runtime import load_session
-from edgedistill.device.trainset import Labelled, load_labelled
+from edgedistill.device.trainset import Labelled, load_labelled, require_every_class
 
 MODES = ("krr", "head", "full")
 CONFIGS = {"krr": krr.KRRConfig, "head": head.HeadConfig, "full": full.FullConfig}
@@ -66,6 +66,7 @@ def train(mode: str, graph: str | Path, data: str | Path, out: str | Path, *, ev
     train_set = load_labelled(data, features, data_split)
     if mode == "full":
         train_set = train_set.aligned_to(list(meta.labels))
+    require_every_class(train_set)
     labels = train_set.labels
     log(f"{mode}: {len(train_set.y)} training examples, {len(labels)} classes, graph {graph}")
 

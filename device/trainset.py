@@ -10,6 +10,8 @@
   are computed here with `config`, the model's front-end).
 Features made with another front-end than `config` are refused (feature_id check).
 `save_samples` writes the samples file atomically (npz, no pickle).
+`check_labelled` is the one check of labelled arrays against their labels and a model's outputs
+(the host's coreset and feature-set loaders call it too): every failure names the file.
 
 numpy only (+ the device front-end): must not import torch or the host package.
 """
@@ -76,6 +78,59 @@ def load_labelled(source: str | Path, config: FeatureConfig | None = None, split
     return data
 
 
+def check_labelled(source: str | Path, x: Any, y: np.ndarray, labels: list[str], y_soft: np.ndarray | None = None,
+                   x_source: str | Path | None = None, chunk: int = 256) -> None:
+    """Refuse labelled arrays that do not fit together, naming `source` and what to do.
+
+    x (N, ...) features (an array or anything row-indexable with .shape, read in `chunk` rows);
+    y (N,) integer indices into `labels`; y_soft (N, C) learned labels or None. Checks: N agrees,
+    y is integral and within [0, len(labels)), labels are unique and non-empty, y_soft is (N, C),
+    and x and y_soft hold no NaN or inf (the first bad row and `x_source`, default `source`, are named).
+    """
+    y = np.asarray(y)
+    n_classes = len(labels)
+    if len(getattr(x, "shape", ())) < 2:
+        raise ArtifactError(f"{source}: features have shape {tuple(getattr(x, 'shape', ()))}, expected (N, bands, frames); make the data again")
+    if not np.issubdtype(np.asarray(x[:1]).dtype, np.number):
+        raise ArtifactError(f"{source}: features are {np.asarray(x[:1]).dtype} values, not numbers; make the data again")
+    if n_classes == 0:
+        raise ArtifactError(f"{source}: meta.json names no classes (labels is empty); the artifact is incomplete: make it again")
+    if len(set(labels)) != n_classes or any(not str(name).strip() for name in labels):
+        raise ArtifactError(f"{source}: class names {list(labels)} have duplicates or empty names; fix meta.json's labels")
+    if y.ndim != 1 or len(y) != x.shape[0]:
+        raise ArtifactError(f"{source}: {x.shape[0]} feature rows but labels of shape {tuple(y.shape)}; "
+                            "the labels do not belong to these features: make the data again")
+    if y.size and not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+        raise ArtifactError(f"{source}: labels are {y.dtype} values, not class indices; make the data again")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise ArtifactError(f"{source}: label {bad} is outside the {n_classes} classes {list(labels)} of its meta.json; "
+                            "the labels do not belong to this artifact: make it again")
+    if y_soft is not None:
+        y_soft = np.asarray(y_soft)
+        if y_soft.shape != (len(y), n_classes):
+            raise ArtifactError(f"{source}: learned labels y_soft have shape {tuple(y_soft.shape)}, expected "
+                                f"({len(y)}, {n_classes}) for {n_classes} classes; make the coreset again")
+        if not np.all(np.isfinite(y_soft)):
+            raise ArtifactError(f"{source}: learned labels y_soft contain NaN or inf; make the coreset again")
+    for start in range(0, x.shape[0], chunk):
+        rows = np.asarray(x[start:start + chunk])
+        finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+        if not finite.all():
+            raise ArtifactError(f"{x_source or source}: features contain NaN or inf (row {start + int(np.argmin(finite))}); "
+                                "re-extract the features or drop those clips")
+
+
+def require_every_class(data: Labelled) -> None:
+    """Training data must hold at least one example of every class it names (else the model
+    would silently lose a class or train on a class it never saw)."""
+    counts = np.bincount(data.y, minlength=len(data.labels))
+    empty = [name for name, count in zip(data.labels, counts) if count == 0]
+    if empty:
+        raise ArtifactError(f"{data.source}: no training examples of class(es) {empty} named in its labels; "
+                            "add examples of every class or use data that has them")
+
+
 def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -91,6 +146,7 @@ def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def _load_coreset(path: Path, meta) -> Labelled:
     data = _npz(path / "coreset.npz", ("x", "y"))
+    check_labelled(path / "coreset.npz", data["x"], data["y"], list(meta.labels), data.get("y_soft"))
     return Labelled(data["x"].astype(np.float32), data["y"].astype(np.int64), list(meta.labels),
                     FeatureConfig.from_dict(meta.feature_config), str(path), data.get("y_soft"))
 
@@ -101,10 +157,16 @@ def _load_featureset(path: Path, meta, split: str | None) -> Labelled:
         y = np.load(path / "labels.npy", allow_pickle=False).astype(np.int64)
     except (OSError, ValueError) as err:
         raise ArtifactError(f"{path}: features.npy / labels.npy missing or corrupt ({err})") from None
+    check_labelled(path / "labels.npy", x, y, list(meta.labels), x_source=path / "features.npy")
     rows = np.arange(len(y))
     if split:
-        with open(path / "items.csv", newline="") as handle:
-            splits = np.array([row["split"] for row in csv.DictReader(handle)])
+        try:
+            with open(path / "items.csv", newline="") as handle:
+                splits = np.array([row.get("split", "") for row in csv.DictReader(handle)])
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise ArtifactError(f"{path / 'items.csv'}: missing or unreadable ({err}); prepare the features again") from None
+        if len(splits) != len(y):
+            raise ArtifactError(f"{path / 'items.csv'}: {len(splits)} rows for {len(y)} labels; prepare the features again")
         rows = np.flatnonzero(splits == split)
     return Labelled(np.asarray(x[rows], dtype=np.float32), y[rows], list(meta.labels),
                     FeatureConfig.from_dict(meta.feature_config), f"{path}{f' ({split})' if split else ''}")
@@ -112,7 +174,11 @@ def _load_featureset(path: Path, meta, split: str | None) -> Labelled:
 
 def _load_samples(path: Path) -> Labelled:
     data = _npz(path, ("x", "y", "labels", "feature_config"))
-    config = FeatureConfig.from_dict(json.loads(str(data["feature_config"])))
+    try:
+        config = FeatureConfig.from_dict(json.loads(str(data["feature_config"])))
+    except (TypeError, ValueError) as err:
+        raise ArtifactError(f"{path}: feature_config cannot be read ({err}); sample the file again") from None
+    check_labelled(path, data["x"], data["y"], [str(v) for v in np.atleast_1d(data["labels"])])
     return Labelled(data["x"].astype(np.float32), data["y"].astype(np.int64), [str(v) for v in data["labels"]], config, str(path))
 
 

@@ -11,6 +11,8 @@ has an entry here. Adding a case is one line in `BAD`.
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 import wave
 from pathlib import Path
 
@@ -90,6 +92,57 @@ def _truncated_wav(tmp: Path, name: str, valid: Path) -> Path:
     return path
 
 
+# the payload file each artifact kind is read from (tampered with by the "payload" cases)
+PAYLOAD = {"FEAT": "features.npy", "CORESET": "coreset.npz", "MODEL": "model.safetensors",
+           "GEN": "generator.safetensors", "EXPORT": "model.fp32.onnx"}
+
+
+def _copy(tmp: Path, name: str, valid: Path) -> Path:
+    path = tmp / name
+    shutil.copytree(valid, path)
+    return path
+
+
+def _tampered(tmp: Path, valid: Path, name: str, change) -> Path:
+    """A copy of the valid artifact whose payload `change(payload path)` rewrites (or deletes)."""
+    path = _copy(tmp, name, valid)
+    payload = path / next(p for p in PAYLOAD.values() if (path / p).is_file())
+    change(payload)
+    return path
+
+
+def _pickled(payload: Path) -> None:
+    if payload.suffix in (".npy", ".npz"):  # numpy's own pickle: an object array
+        with open(payload, "wb") as handle:
+            np.save(handle, np.array([{"x": 1}, None], dtype=object), allow_pickle=True)
+    else:
+        payload.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+
+
+def _arrays(tmp: Path, valid: Path, name: str, change) -> Path:
+    """A copy of a coreset or feature set whose (x, y) arrays `change(x, y) -> (x, y)` rewrites."""
+    path = _copy(tmp, name, valid)
+    if (path / "coreset.npz").is_file():
+        with np.load(path / "coreset.npz") as data:
+            arrays = dict(data)
+        arrays["x"], arrays["y"] = change(arrays["x"].copy(), arrays["y"].copy())
+        np.savez(path / "coreset.npz", **arrays)
+    else:
+        x, y = change(np.load(path / "features.npy").copy(), np.load(path / "labels.npy").copy())
+        np.save(path / "features.npy", x), np.save(path / "labels.npy", y)
+    return path
+
+
+def _with_nan(x, y):
+    x[len(x) // 2, 0, 0] = np.nan
+    return x, y
+
+
+def _label_7_of_4(x, y):
+    y[0] = 7
+    return x, y
+
+
 BAD = {
     "dir": [
         ("missing, spaces and non-ASCII", lambda tmp, valid: tmp / "no such dír" / "ünïcode path"),
@@ -97,6 +150,17 @@ BAD = {
         ("an empty directory", lambda tmp, valid: _empty_dir(tmp, "empty")),
         ("garbage meta.json", lambda tmp, valid: _garbage_meta(tmp, "garbage")),
         ("a newer schema version", lambda tmp, valid: _future_schema(tmp, "future", valid)),
+    ],
+    "payload": [
+        ("a missing payload", lambda tmp, valid: _tampered(tmp, valid, "no payload", lambda p: p.unlink())),
+        ("a garbage payload", lambda tmp, valid: _tampered(tmp, valid, "garbage payload",
+                                                           lambda p: p.write_bytes(b"\x93NUMPY garbage" * 9))),
+        ("a pickled payload", lambda tmp, valid: _tampered(tmp, valid, "pickled payload", _pickled)),
+    ],
+    "labelled": [
+        ("labels that do not match the arrays", lambda tmp, valid: _arrays(tmp, valid, "short labels", lambda x, y: (x, y[:5]))),
+        ("label 7 for 4 classes", lambda tmp, valid: _arrays(tmp, valid, "label 7", _label_7_of_4)),
+        ("NaN in the features", lambda tmp, valid: _arrays(tmp, valid, "nan", _with_nan)),
     ],
     "WAV": [
         ("missing", lambda tmp, valid: tmp / "nö such.wav"),
@@ -168,12 +232,28 @@ def valid(tmp_path_factory, toy_features_dir, toy_generator_dir):
             "WAV": wav, "DIR": audio_dir, "NPZ": root / "new.npz", "OUT": coreset}
 
 
+# (command, kind) pairs where the command reads only meta.json of that input (payload cases do not apply)
+META_ONLY = {("device build-step", "FEAT")}
+
+
+def groups(kind: str, command: str = "") -> list[str]:
+    """The BAD groups that apply to a placeholder kind (of `command`)."""
+    if (command, kind) in META_ONLY:
+        return ["dir"]
+    if kind in ("FEAT", "CORESET"):
+        return ["dir", "payload", "labelled"]
+    return ["dir", "payload"] if kind in DIRECTORY_INPUT else [kind]
+
+
+def catalogue(kind: str, command: str = "") -> dict:
+    return {name: make for group in groups(kind, command) for name, make in BAD.get(group, [])}
+
+
 def cases():
     for command, template in COMMANDS.items():
         kinds = {part.strip("{}") for part in template if part.startswith("{")}
         for kind in sorted(kinds):
-            group = "dir" if kind in DIRECTORY_INPUT else kind
-            for name, _ in BAD.get(group, []):
+            for name in catalogue(kind, command):
                 yield pytest.param(command, kind, name, id=f"{command}-{kind}-{name}")
 
 
@@ -183,8 +263,7 @@ def snapshot(*roots: Path) -> set[str]:
 
 @pytest.mark.parametrize("command,kind,case", list(cases()))
 def test_bad_input_is_one_line_exit_2(command, kind, case, valid, tmp_path, capsys):
-    group = "dir" if kind in DIRECTORY_INPUT else kind
-    make = dict(BAD[group])[case]
+    make = catalogue(kind, command)[case]
     bad = make(tmp_path, valid[kind])
     args = []
     for part in COMMANDS[command]:

@@ -1,7 +1,9 @@
 """`edgedistill inspect ART`: what an artifact is, how it was made, its key metrics and files, in
 under 30 lines; `--full` prints every meta.json field, `--json` the whole meta.json. Torch-free.
 
-It reads meta.json and lists the files beside it; it does not load the payload arrays.
+It reads meta.json and checks the payload (`edgedistill.device.payload`): every file the schema
+needs is there and readable by its header, no pickles, and a coreset's or feature set's labels
+agree with its arrays; a problem ends with one line naming the file.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ def inspect(
     full: Annotated[bool, typer.Option("--full", help="Every meta.json field (history and arrays included).")] = False,
     as_json: opt.Json = False,
 ) -> None:
-    """Print what an artifact is, how it was made, its metrics and files (meta.json only; payloads are not loaded)."""
+    """Print what an artifact is, how it was made, its metrics and files (payload files are checked)."""
     from edgedistill.artifacts import read_meta
+    from edgedistill.device.payload import check_payload
 
     meta = read_meta(artifact)
+    checked = check_payload(artifact, meta)
     title = f"{artifact} ({meta.schema} v{meta.schema_version})"
     if as_json or full:
-        emit(meta.to_dict(), as_json, title=title)
+        emit({**meta.to_dict(), "payload_checked": checked} if as_json else meta.to_dict(), as_json, title=title)
         return
-    emit(meta.to_dict(), False, title=title, rows=summary_rows(Path(artifact), meta))
+    rows = summary_rows(Path(artifact), meta)
+    rows.append(("payload", f"checked {len(checked)} item(s): " + "; ".join(checked[:3]) + (" ..." if len(checked) > 3 else "")))
+    emit(meta.to_dict(), False, title=title, rows=rows)
 
 
 def summary_rows(path: Path, meta) -> list[tuple[str, str]]:

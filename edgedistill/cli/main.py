@@ -9,6 +9,7 @@ with status 2, never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -84,8 +85,30 @@ def _is_usage_error(err: BaseException) -> bool:
     return hasattr(err, "format_message") and isinstance(getattr(err, "exit_code", None), int)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings meant for the user (UserWarning and subclasses) as one yellow line; others as Python prints them."""
+    if not issubclass(category, UserWarning) or issubclass(category, DeprecationWarning):
+        return _default_showwarning(message, category, filename, lineno, file, line)
+    from rich.markup import escape
+
+    from edgedistill.progress import console
+
+    console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, markup=True, soft_wrap=True)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into one clear line on stderr (exit 2)."""
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    try:
+        _run(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Abort:

@@ -26,6 +26,7 @@ import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
 from edgedistill.data.mapped import MappedRows
+from edgedistill.device.trainset import check_labelled
 from edgedistill.features import FeatureConfig
 from edgedistill.registry import Registry
 
@@ -162,6 +163,7 @@ class FeatureSet:
             raise ArtifactError(f"{path}: feature cache is incomplete or corrupt ({err}); prepare it again") from None
         if len(rows) != len(y) or x.shape[0] != len(y):
             raise ArtifactError(f"{path}: features ({x.shape[0]}), labels ({len(y)}) and items.csv ({len(rows)}) disagree")
+        check_labelled(path / "labels.npy", x, y, list(meta.labels), x_source=path / "features.npy")
         try:
             config = feature_config_from_dict(meta.feature_config)
         except (TypeError, ValueError) as err:

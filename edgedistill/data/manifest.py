@@ -60,10 +60,15 @@ class Manifest:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
         self.root = Path(self.root)
+        empty = [name for name in self.labels if not str(name).strip()]
+        if empty:
+            raise ValueError(f"{self.root}: the class list holds an empty class name; every class needs a name")
         known = set(self.labels)
         kept, seen = [], set()
         for item in self.items:
-            if item.label not in known:
+            if not item.label.strip():
+                self.problems.append((item.path, "no label: give every item a class name"))
+            elif item.label not in known:
                 self.problems.append((item.path, f"label {item.label!r} is not one of the classes ({', '.join(self.labels)})"))
             elif item.key in seen:
                 self.problems.append((item.path, "duplicate path: listed more than once"))

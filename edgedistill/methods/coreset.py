@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, read_meta, write_artifact
+from edgedistill.device.trainset import check_labelled
 from edgedistill.features import FeatureConfig
 from edgedistill.methods.coreset_plot import PLOT_FILE, plot_distillation
 
@@ -76,4 +77,5 @@ def load_coreset(path: str | Path, features: FeatureConfig | str | None = None, 
     config = FeatureConfig.from_dict(meta.feature_config)
     if x.shape[1:] != config.shape or len(x) != len(y):
         raise ArtifactError(f"{path}/{PAYLOAD}: x has shape {x.shape}, y {y.shape}; expected (M, *{config.shape}) and (M,)")
+    check_labelled(Path(path) / PAYLOAD, x, y, list(meta.labels), y_soft)
     return Coreset(x=x, y=y, labels=list(meta.labels), config=config, y_soft=y_soft, meta=meta)

@@ -34,7 +34,7 @@ def load(root: str | Path, *, classes: str | list[str] | None = None, test: floa
             raise ValueError(f"{path}: line {n}: split {row['split']!r} is not train, valid or test")
         fold = as_int(row["fold"], f"{path}: line {n}: fold") if row.get("fold") else -1
         items.append(Item(row["path"], row["label"], split, fold, row.get("speaker", "")))
-    labels = as_list(classes) or sorted({i.label for i in items})
+    labels = as_list(classes) or sorted({i.label for i in items if i.label.strip()})  # no label: a problem, not a class
     notes = []
     if items and all(i.split == "" for i in items) and all(i.fold < 0 for i in items):
         splits = group_split([i.label for i in items], [i.speaker for i in items], test, valid, seed)
