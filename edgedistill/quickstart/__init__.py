@@ -70,8 +70,7 @@ def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, prog
     write_json_atomic(settings, _jsonable(config.to_dict()))
     run = Run(out=out, config=config, progress=progress)
     run.results["config"] = _jsonable(config.to_dict())
-    machine = {"load_average_start": list(os.getloadavg()), "cpus": os.cpu_count(), "platform": platform.platform(),
-               "python": platform.python_version()}
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     started = time.perf_counter()
     reused = []
     for number, stage in enumerate(STAGES, 1):
@@ -86,18 +85,28 @@ def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, prog
             continue
         if progress:
             log.rule(f"[bold][{number}/{len(STAGES)}] {stage.title}")
-        begun = time.perf_counter()
+        begun, cpu = time.perf_counter(), _cpu_seconds()
         if stage.name == "report":
-            run.results["machine"] = {**machine, "load_average_end": list(os.getloadavg()),
-                                      "seconds_before_report": round(time.perf_counter() - started, 2), "reused": reused}
+            run.results["machine"] = {**machine, "reused": reused}
         figures = stage.run(run)
         figures["seconds"] = round(time.perf_counter() - begun, 2)
+        figures["cpu_seconds"] = round(_cpu_seconds() - cpu, 2)  # this process and its finished workers
+        figures["load_average"] = [round(v, 2) for v in os.getloadavg()]  # what else ran: 1, 5, 15 min
         run.results[stage.name] = _jsonable(figures)
         done.parent.mkdir(exist_ok=True)
         write_json_atomic(done, run.results[stage.name])
     run.results["total_seconds"] = round(time.perf_counter() - started, 2)
     write_json_atomic(out / "report.json", {"schema": REPORT_SCHEMA, "version": 1, **run.results})
     return run.results
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have exited: a stage's
+    work, which unlike its wall time hardly depends on what else the machine runs."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _jsonable(value: Any) -> Any:

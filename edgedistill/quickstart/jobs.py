@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,7 @@ import numpy as np
 from edgedistill.artifacts import write_json_atomic
 
 RANDOM_DRAWS = 5  # random real subsets scored by KRR against each coreset
+HEARTBEAT_S = 20.0  # seconds between "still running" lines while no job finishes
 
 
 def run_jobs(out: Path, stage: str, jobs: list[dict[str, Any]], work: Callable[[dict[str, Any]], dict[str, Any]],
@@ -57,12 +58,18 @@ def run_jobs(out: Path, stage: str, jobs: list[dict[str, Any]], work: Callable[[
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker) as pool:
             futures = {pool.submit(_timed, work, job): job for job in todo}
-            failed = []
-            for future in as_completed(futures):
-                try:
-                    store(futures[future], future.result())
-                except Exception as err:  # keep the others' results; a rerun resumes
-                    failed.append(f"{futures[future]['key']}: {err}")
+            failed, pending, started = [], set(futures), time.perf_counter()
+            while pending:
+                finished, pending = wait(pending, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        store(futures[future], future.result())
+                    except Exception as err:  # keep the others' results; a rerun resumes
+                        failed.append(f"{futures[future]['key']}: {err}")
+                if not finished:  # a line now and then while long jobs run (plain lines when stderr is a file)
+                    running = [futures[f]["key"] for f in pending if f.running()]
+                    say(f"{stage}: {len(done)}/{len(jobs)} done, running {', '.join(running)} "
+                        f"({time.perf_counter() - started:.0f} s)")
         if failed:
             raise RuntimeError(f"{len(failed)} {stage} job(s) failed (finished ones are kept; rerun to resume): " + "; ".join(failed))
     return {job["key"]: done[job["key"]] for job in jobs}

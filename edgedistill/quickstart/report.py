@@ -83,8 +83,10 @@ def render(run: Run, plots: dict[str, Path]) -> str:
     gap = {b: (core[b]["accuracy"] - rand[b]["accuracy"]) * 100 for b in budgets}
     full = train["full"]
     chosen = str(train["chosen"]["ipc"])
-    stage_seconds = {name: r[name]["seconds"] for name in ("synthesise", "features", "distill", "train", "export", "device", "bench")
-                     if isinstance(r.get(name), dict)}
+    timed = [name for name in ("synthesise", "features", "distill", "train", "export", "device", "bench")
+             if isinstance(r.get(name), dict)]
+    loads = [r[name]["load_average"][0] for name in timed if r[name].get("load_average")]
+    walls = "; ".join(f"{n} {r[n]['seconds']:.0f} ({r[n].get('cpu_seconds', 0):.0f})" for n in timed)
     al = train.get("active_learning")
     al_line = ""
     if al:
@@ -105,7 +107,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"{c.per_word} clips each ({f['train']}/{f['valid']}/{f['test']} train/valid/test clips, speakers disjoint), and turned "
         f"into {f['shape'][0]} MFCC x {f['shape'][1]} frame features. RFAD distilled the train split into coresets of "
         f"{', '.join(budgets)} synthetic samples per class; a small CNN (cnn4) was trained on each coreset, on the same number "
-        f"of random real clips ({c.seeds} seeds each) and on all {full['n_train']} training clips; the model trained on the "
+        f"of random real clips ({c.seeds} training seed{'s' if c.seeds > 1 else ''} each) and on all {full['n_train']} training clips; the model trained on the "
         f"{chosen}/class coreset was exported and the device trained its own models from the coreset with onnxruntime alone.", "",
         "## The learning curve", "",
         f"![accuracy against samples per class]({plots['curve']})", "",
@@ -117,9 +119,9 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         "Test accuracy on the test split, mean ± std over training seeds; KRR: kernel ridge regression with the coreset's "
         "own random-feature kernel (the objective RFAD optimises).", "",
         "## On the device", "",
-        f"Trained on the phone or Pi from the {chosen}/class coreset with onnxruntime only: the closed-form `krr` mode scores "
+        f"Trained as a phone or Pi would, from the {chosen}/class coreset with onnxruntime only: the closed-form `krr` mode scores "
         f"{device['krr']['accuracy'] * 100:.1f} % (fit in {device['krr']['train_seconds'] * 1000:.0f} ms) and `full` training of a small "
-        f"CNN through an exported train-step graph {device['full']['accuracy'] * 100:.1f} % ({device['full']['train_seconds']:.1f} s).", "",
+        f"CNN through the bundle's train-step graph {device['full']['accuracy'] * 100:.1f} % ({device['full']['train_seconds']:.2f} s).", "",
         markdown_table(["what", "figure", "note"], deploy_rows(r)), "",
         "## Sizes", "",
         f"The exported classifier is {fp32['size_bytes'] / 1024:.0f} KB in {fp32['file']} and {smallest[1]['size_bytes'] / 1024:.0f} KB as "
@@ -142,9 +144,10 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"![coreset]({plots['coreset']})", "",
         f"![confusion of the {chosen}/class coreset model]({plots['confusion']})", "",
         "## How this run was made", "",
-        f"`edgedistill quickstart` with seed {c.seed} ({'; '.join(f'{k} {v:.0f} s' for k, v in stage_seconds.items())}; "
-        f"{sum(stage_seconds.values()):.0f} s before the report), {machine.get('cpus', '?')} CPUs, load average "
-        f"{_load(machine.get('load_average_start'))} at the start and {_load(machine.get('load_average_end'))} at the end. "
+        f"`edgedistill quickstart` with seed {c.seed} on {machine.get('cpus', '?')} CPU cores. Wall (CPU) seconds per stage: "
+        f"{walls}; {sum(r[n]['seconds'] for n in timed):.0f} s wall and {sum(r[n].get('cpu_seconds', 0) for n in timed):.0f} "
+        f"CPU-seconds before the report. The 1-minute load average was {_span(loads)} at the ends of the stages "
+        "(the machine's other work: wall times grow with it, CPU-seconds hardly). "
         "Training and RFAD jobs run one torch thread each with deterministic algorithms, so the same seed gives the same "
         "tables on the same machine; timings are not part of the tables.", "",
         "Artifacts: `audio/` clips, `features/` feature cache, `coresets/` one RFAD coreset per budget, `models/` cnn4 runs, "
@@ -261,8 +264,10 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{float(value):.3g}"
 
 
-def _load(values: Any) -> str:
-    return "?" if not values else " / ".join(f"{v:.2f}" for v in values)
+def _span(values: list[float]) -> str:
+    if not values:
+        return "unknown"
+    return f"{min(values):.1f}" if min(values) == max(values) else f"{min(values):.1f} to {max(values):.1f}"
 
 
 def _pyplot():
