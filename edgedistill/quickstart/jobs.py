@@ -17,7 +17,8 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -51,9 +52,9 @@ def run_jobs(out: Path, stage: str, jobs: list[dict[str, Any]], work: Callable[[
         say(f"{stage} {len(done)}/{len(jobs)}: {job['key']} {note} ({figures.get('seconds', 0):.0f} s)")
 
     if workers <= 1 or len(todo) <= 1:
-        _init_worker()
-        for job in todo:
-            store(job, _timed(work, job))
+        with _one_thread():  # the same settings as a worker, then the caller's back
+            for job in todo:
+                store(job, _timed(work, job))
     elif todo:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker) as pool:
@@ -84,10 +85,25 @@ def _init_worker() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    _init_worker()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
 def _timed(work: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     figures = work(job)
     figures["seconds"] = round(time.perf_counter() - started, 2)
+    figures["cpu_seconds"] = round(time.process_time() - cpu, 2)  # hardly depends on the machine's other work
     return figures
 
 

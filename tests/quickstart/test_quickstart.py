@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -119,8 +121,8 @@ def test_a_job_rerun_alone_gives_the_same_figures(quickstart_run, tmp_path):
     spec = {"key": "again", "kind": "coreset", "ipc": 2, "features": str(out / "features"), "model": "cnn4",
             "model_kwargs": {"width": 16}, "coreset": r["distill"]["budgets"]["2"]["out"], "out": str(tmp_path / "again"),
             "train": {"epochs": 2, "min_steps": 10, "batch_size": 32, "seed": job["seed"]}}
-    jobs._init_worker()
-    again = jobs.train(spec)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=jobs._init_worker) as pool:
+        again = pool.submit(jobs.train, spec).result()  # a fresh process, as the quickstart's workers
     assert again["accuracy"] == job["accuracy"] and again["n_train"] == job["n_train"]
 
 
