@@ -180,6 +180,7 @@ def plot_curve(results: dict[str, Any], path: Path) -> None:
     chance = 100 / results["features"]["n_classes"]
     ax.axhline(chance, ls=":", color="grey", lw=1, label=f"chance ({chance:.0f})")
     ax.set_xscale("log")
+    ax.set_xlim(budgets[0] / 1.35, budgets[-1] * 1.35)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.minorticks_off()
     ax.set_xlabel("training samples per class")
@@ -206,13 +207,13 @@ def plot_latency(results: dict[str, Any], path: Path) -> None:
         ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=3, fontsize=8)
     if max(p99.max(), p50.max()) / max(min(p50.min(), p99.min()), 1e-9) > 20:
         ax.set_xscale("log")
-        ax.set_xlim(min(p50.min(), p99.min()) / 2, max(p99.max(), p50.max()) * 4)
+        ax.set_xlim(min(p50.min(), p99.min()) / 2, max(p99.max(), p50.max()) * 6)
     else:
         ax.set_xlim(0, max(p99.max(), p50.max()) * 1.25)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("latency per clip (ms, batch 1, one thread)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     _save(fig, path)
 
 
