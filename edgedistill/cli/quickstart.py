@@ -20,7 +20,7 @@ from edgedistill.quickstart.config import QuickstartConfig
 def quickstart(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerunning on it continues an interrupted run.")] = Path("quickstart"),
-    tiny: Annotated[bool, typer.Option("--tiny", help="Smoke run: 10 words x 30 clips, few steps and epochs "
+    tiny: Annotated[bool, typer.Option("--tiny", help="Smoke run of every stage: 4 words x 16 clips, budgets 1,2, few steps, one seed "
                                                       "(see QuickstartConfig.tiny).")] = False,
     as_json: opt.Json = False,
     config: Any = None,

@@ -69,7 +69,7 @@ def run_jobs(out: Path, stage: str, jobs: list[dict[str, Any]], work: Callable[[
                         failed.append(f"{futures[future]['key']}: {err}")
                 if not finished:  # a line now and then while long jobs run (plain lines when stderr is a file)
                     running = [futures[f]["key"] for f in pending if f.running()]
-                    say(f"{stage}: {len(done)}/{len(jobs)} done, running {', '.join(running)} "
+                    say(f"{stage}: {len(done)}/{len(jobs)} done, in progress: {', '.join(running)} "
                         f"({time.perf_counter() - started:.0f} s)")
         if failed:
             raise RuntimeError(f"{len(failed)} {stage} job(s) failed (finished ones are kept; rerun to resume): " + "; ".join(failed))

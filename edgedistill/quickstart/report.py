@@ -93,8 +93,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         point = al["points"][-1]
         ipc = str(round(point["ipc"]))
         al_line = (f"Active learning ({al['strategy']}, a round ending at each budget) reached {point['accuracy'] * 100:.1f} % with "
-                   f"{point['n_samples']} labelled real clips, where the {ipc}/class coreset gave {core[ipc]['accuracy'] * 100:.1f} % "
-                   f"without labelling anything beyond the coreset.")
+                   f"{point['n_samples']} labelled real clips, where the coreset of the same size gave {core[ipc]['accuracy'] * 100:.1f} %.")
     files, bench = export["files"], r["bench"]["files"]
     fp32 = files.get("onnx fp32") or next(iter(files.values()))
     smallest = min(files.items(), key=lambda kv: kv[1]["size_bytes"])
@@ -187,7 +186,7 @@ def plot_curve(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("cnn4 test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("Distilled coreset vs random real clips at the same budget")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     _save(fig, path)
 
