@@ -177,3 +177,14 @@ def test_config_checks():
         QuickstartConfig(budgets=(0, 2))
     with pytest.raises(ValueError, match="targets"):
         QuickstartConfig(targets=("bundle",))
+
+
+def test_a_quickstart_run_folder_names_its_bundle_inputs(quickstart_run):
+    """`edgedistill export RUN --target bundle` on a quickstart folder takes the chosen model and its coreset."""
+    from pathlib import Path
+
+    from edgedistill.export.bundle import resolve_run
+
+    out, r = quickstart_run
+    model, coreset = resolve_run(out)
+    assert model == Path(r["train"]["chosen"]["model_dir"]) and coreset == Path(r["distill"]["budgets"]["2"]["out"])
