@@ -69,7 +69,7 @@ class GANDistiller:
                 data.split == inputs.valid_split).any() else None
         checkpoint = inputs.checkpoint or out.with_name(out.name + ".ckpt")
         say(f"distilling {len(train)} clips ({train.n_classes} classes, features {train.config.shape}) with {config.arch}",
-            progress)
+            progress and main)
         gen = distill(train, config, progress=progress, valid=valid, checkpoint=checkpoint, resume=resume)
         data_bytes = int(train.x.shape[0] * train.x[0].nbytes)
         path = out
