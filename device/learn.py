@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.device import full, head, krr
-from edgedistill.device.artifacts import ArtifactError, read_meta
+from edgedistill.device.artifacts import check_output, ArtifactError, read_meta
 from edgedistill.device.devmodel import load_graph, load_params, save_device_model
 from edgedistill.device.metrics import classification_metrics
 from edgedistill.device.predictor import DEVICE_SCHEMA, Predictor, feature_config_of, load_predictor
@@ -85,6 +85,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
     """Personalise a device model (see module doc). Returns (new model path, summary)."""
     log = log or (lambda _msg: None)
     model = Path(model)
+    check_output(out)  # before any work: the old model stays, a user's folder is never touched
     meta = read_meta(model, schema=DEVICE_SCHEMA)
     mode = meta.extra.get("mode")
     if mode not in ("krr", "head", "full"):

@@ -275,6 +275,9 @@ def wav_chunks(path: str | Path, sample_rate: int, chunk_s: float = 0.5) -> Iter
         if handle.getframerate() != sample_rate:
             read_wav(path, expected_rate=sample_rate)  # raises the standard message
         channels = handle.getnchannels()
+        declared = handle.getnframes() * channels * 2
+        if path.stat().st_size < 44 + declared < 0x7FFFFFFF:  # a PCM header is at least 44 bytes
+            read_wav(path, expected_rate=sample_rate)  # raises the standard "truncated" message
         while True:
             raw = handle.readframes(step)
             if not raw:
