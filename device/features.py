@@ -290,9 +290,20 @@ _CHUNK = 8  # clips per vectorised pass: small chunks keep the float64 STFT in c
 
 
 def _features(clips: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    power = power_spectrogram(clips, config)
+    return finish_features(mel_db(power_spectrogram(clips, config), config), config)
+
+
+def mel_db(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Per-frame dB mel energies of a power spectrogram (..., 1 + n_fft // 2, frames) -> (..., n_mels, frames), float64.
+
+    Frame-local (no per-clip step): the streaming front-end (stream.py) computes it once per frame.
+    """
     mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax) @ power
-    db = 10.0 * np.log10(np.maximum(mel, config.log_floor))
+    return 10.0 * np.log10(np.maximum(mel, config.log_floor))
+
+
+def finish_features(db: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The per-clip steps on dB mel frames (batch, n_mels, n_frames): top_db floor, DCT (mfcc), CMVN -> float32."""
     if config.top_db is not None:
         db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - config.top_db)
     feats = dct_matrix(config.n_mfcc, config.n_mels) @ db if config.kind == "mfcc" else db

@@ -22,6 +22,7 @@ from edgedistill.device.predictor import Predictor, feature_config_of
 from edgedistill.device.runtime import Session
 
 STEP_INPUTS = ("x", "y", "mean", "std", "lr", "step", "weight_decay", "params", "m", "v")
+V_FLOOR = 1e-30  # see train_step
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,25 @@ def train_step(session: Session, params: np.ndarray, m: np.ndarray, v: np.ndarra
                mean: np.ndarray, std: np.ndarray, lr: float, step: int, weight_decay: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """One Adam step through the graph: returns (loss before the update, params, m, v)."""
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    # A parameter whose gradient is exactly 0 on every step so far (a ReLU channel dead on the batch, common in a
+    # trained net) has m = v = 0, and the exported Adam update then gives 0/0 = NaN: a floor far below any real
+    # second moment keeps its update at 0 and changes no other one.
+    v = np.maximum(v, np.float32(V_FLOOR))
     out = session.run_named({"x": f32(x), "y": f32(targets), "mean": f32(mean), "std": f32(std), "lr": f32([lr]),
                              "step": f32([step]), "weight_decay": f32([weight_decay]), "params": params, "m": m, "v": v})
     return float(out["loss"][0]), out["new_params"], out["new_m"], out["new_v"]
 
 
 def train_full(session: Session, init: np.ndarray, x: np.ndarray, targets: np.ndarray, config: FullConfig,
-               on_epoch: Callable[[int, float], None] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
-    """Train from flat initial params on x (N, F, T) and targets (N, C): (params {params, mean, std}, per-epoch mean loss)."""
+               on_epoch: Callable[[int, float], None] | None = None,
+               stats: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Train from flat initial params on x (N, F, T) and targets (N, C): (params {params, mean, std}, per-epoch mean loss).
+
+    stats: per-band (mean, std) to keep (a warm start from a trained model); None computes them from x.
+    """
     check_step_graph(session)
     rng = np.random.default_rng(config.seed)
-    mean, std = band_stats(x)
+    mean, std = band_stats(x) if stats is None else (np.asarray(stats[0], np.float32), np.asarray(stats[1], np.float32))
     params = np.asarray(init, dtype=np.float32).copy()
     m, v = np.zeros_like(params), np.zeros_like(params)
     history, step = [], 0

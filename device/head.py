@@ -88,14 +88,27 @@ def adam_step(params, grads, state, lr: float, step: int, beta1: float = 0.9, be
         params[name] -= lr * (m / (1 - beta1 ** step)) / (np.sqrt(v / (1 - beta2 ** step)) + eps)
 
 
-def train_head(emb: np.ndarray, y: np.ndarray, n_classes: int, config: HeadConfig) -> tuple[dict[str, np.ndarray], list[float]]:
-    """Train on embeddings (N, E) and int labels: (params incl. standardisation mean/std, per-epoch mean loss)."""
+def train_head(emb: np.ndarray, y: np.ndarray, n_classes: int, config: HeadConfig,
+               init: dict[str, np.ndarray] | None = None,
+               trainable: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Train on embeddings (N, E) and int labels: (params incl. standardisation mean/std, per-epoch mean loss).
+
+    init: a trained head to start from (warm start, on-device learning): its mean/std and weights are
+    kept, with the class dimension of w/b already sized to n_classes (see learn.py).
+    trainable: optional 0/1 masks per parameter (same shapes); masked entries keep their initial value.
+    """
     emb = np.asarray(emb, dtype=np.float64)
-    mean, std = emb.mean(0), emb.std(0)
-    std = np.where(std > 1e-8, std, 1.0)
-    z = (emb - mean) / std
     rng = np.random.default_rng(config.seed)
-    params = init_head(z.shape[1], n_classes, config.hidden, rng)
+    if init is None:
+        mean, std = emb.mean(0), emb.std(0)
+        std = np.where(std > 1e-8, std, 1.0)
+        params = init_head(emb.shape[1], n_classes, config.hidden, rng)
+    else:
+        mean, std = init["mean"], init["std"]
+        params = {k: np.array(v, dtype=np.float64) for k, v in init.items() if k not in ("mean", "std")}
+        if params["w"].shape[1] != n_classes:
+            raise ValueError(f"head: the initial head has {params['w'].shape[1]} classes, the data {n_classes}")
+    z = (emb - mean) / std
     state: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     history, step = [], 0
     for _ in range(config.epochs):
@@ -103,6 +116,8 @@ def train_head(emb: np.ndarray, y: np.ndarray, n_classes: int, config: HeadConfi
         for start in range(0, len(y), config.batch_size):
             idx = order[start : start + config.batch_size]
             loss, grads = loss_and_grads(params, z[idx], y[idx], config.weight_decay)
+            if trainable is not None:
+                grads = {k: g * trainable[k] if k in trainable else g for k, g in grads.items()}
             step += 1
             adam_step(params, grads, state, config.lr, step)
             losses.append(loss)

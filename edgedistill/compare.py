@@ -8,9 +8,12 @@ REPORT/jobs/, so a re-run reuses finished jobs and an interrupted run resumes. A
 runs ONE trajectory per (strategy, seed) through every budget (nested budgets: a round ends
 exactly at each, see
 `edgedistill.methods.active_learning`), and each budget's row reads the accuracy of the round
-that ended there. Jobs run in parallel processes. The report is Markdown, CSV, JSON and a PNG
-plot of accuracy against the percentage of training samples (log scale). torch is imported in
-workers only; this module must not import it at top level.
+that ended there. Jobs run in parallel processes (`workers`), and several comparison processes
+may share one report folder (`JobStore`): a job is claimed before it runs (a claim file written
+under a lock), so no two processes run the same job, a claim whose process died is taken over,
+and a training job resumes from its last epoch's checkpoint. The report is Markdown, CSV, JSON
+and a PNG plot of accuracy against the percentage of training samples (log scale). torch is
+imported in workers only; this module must not import it at top level.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import hashlib
 import json
 import multiprocessing
 import os
+import socket
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -120,8 +125,12 @@ def check_jobs(feats, jobs: list[Job]) -> None:
         load_matching_generator(feats, path)
 
 
-def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
-    """Train and score one job on the feature cache's train/test splits (runs in a worker process)."""
+def run_job(feat_dir: str, job: Job, settings: dict, threads: int, checkpoint: str | None = None) -> dict:
+    """Train and score one job on the feature cache's train/test splits (runs in a worker process).
+
+    checkpoint: a file the training job (not an AL trajectory, which restarts) writes after every
+    epoch and continues from when it exists; the record's `resumed_from_epoch` says where it did.
+    """
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.evaluate import evaluate_model
     from edgedistill.methods.active_learning import ALConfig, run_active_learning, split_arrays
@@ -146,13 +155,26 @@ def run_job(feat_dir: str, job: Job, settings: dict, threads: int) -> dict:
                             for b in result.budgets]
     else:
         x, y = _training_data(job, train, feats)
-        trained = train_model(model, x, y, feats.labels, config, valid=valid,
-                              model_kwargs=model_kwargs, progress=False)
+        if checkpoint is not None and Path(checkpoint).exists():
+            record["resumed_from_epoch"] = _checkpoint_epoch(Path(checkpoint))
+        trained = train_model(model, x, y, feats.labels, config, valid=valid, model_kwargs=model_kwargs, progress=False,
+                              checkpoint=checkpoint, resume=checkpoint is not None)
         n, metrics = len(x), evaluate_model(trained, *test_xy)
     record.update(n_samples=int(n), pool_size=len(train), n_classes=feats.n_classes,
                   accuracy=float(metrics["accuracy"]), uar=float(metrics["uar"]),
                   seconds=round(time.perf_counter() - start, 1))
     return record
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a training checkpoint holds (None when unreadable: training then refuses it clearly)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            return int(json.loads((handle.metadata() or {})["run"])["epoch"])
+    except Exception:
+        return None
 
 
 def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
@@ -169,41 +191,167 @@ def _training_data(job: Job, train, feats) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_comparison(feat_dir: str | Path, out: str | Path, jobs: list[Job], settings: CompareSettings, workers: int = 1,
-                   threads: int | None = None, on_done: Callable[[dict], None] | None = None) -> list[dict]:
+                   threads: int | None = None, on_done: Callable[[dict], None] | None = None,
+                   poll: float = 1.0) -> list[dict]:
     """Run the jobs not finished yet (one JSON file each under out/jobs/) and return every job's record.
 
     out/settings.json pins the model, training and AL settings and the feature cache: resuming
     with other settings is refused (start a new --out). workers: parallel processes; threads:
-    torch threads per worker (default: CPU cores / workers). on_done: called per finished job.
+    torch threads per worker (default: CPU cores / workers). on_done: called per job this process
+    finished. Other comparison processes may work on the same `out` at the same time: each job
+    is claimed before it runs (`JobStore`); jobs another live process holds are waited for
+    (checked every `poll` seconds) and taken over if that process dies.
     """
-    out, jobs_dir = Path(out), Path(out) / "jobs"
+    out = Path(out)
     check_run_folder(out, "settings.json", "comparison report")
-    jobs_dir.mkdir(parents=True, exist_ok=True)
     _pin_settings(out / "settings.json", settings.to_dict())
-    records, todo = [], []
-    for job in jobs:
-        path = jobs_dir / f"{job.key}.json"
-        if path.exists():
-            records.append(json.loads(path.read_text()))
-        else:
-            todo.append(job)
+    store = JobStore(out / "jobs")
     threads = threads or max(1, (os.cpu_count() or 1) // max(1, workers))
     args = (str(feat_dir),)
-    if workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            records.append(_store(jobs_dir, run_job(*args, job, settings.to_dict(), threads), on_done))
-        return records
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_job, *args, job, settings.to_dict(), threads): job for job in todo}
-        failed = []
-        for future in as_completed(futures):
-            try:
-                records.append(_store(jobs_dir, future.result(), on_done))
-            except Exception as err:  # keep the other jobs' results; report every failure at the end
-                failed.append(f"{futures[future].key}: {err}")
+    records: dict[str, dict] = {}
+    remaining = {job.key: job for job in jobs}
+    in_flight: dict[Future, Job] = {}
+    failed: list[str] = []
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1 and len(jobs) > 1 else None)
+    try:
+        while remaining or in_flight:
+            for key, job in list(remaining.items()):
+                if len(in_flight) >= max(1, workers):
+                    break
+                record = store.record(key)
+                if record is not None:  # finished earlier, or by another process meanwhile
+                    records[key] = record
+                    remaining.pop(key)
+                elif store.claim(key):
+                    remaining.pop(key)
+                    run_args = (*args, job, settings.to_dict(), threads, str(store.checkpoint(key)))
+                    if pool is None:  # in this process; errors propagate (the claim is released below)
+                        future: Future = Future()
+                        try:
+                            future.set_result(run_job(*run_args))
+                        except BaseException:
+                            store.release(key)
+                            raise
+                    else:
+                        future = pool.submit(run_job, *run_args)
+                    in_flight[future] = job
+            if not in_flight:
+                if remaining:  # every job left is held by another live process
+                    time.sleep(poll)
+                continue
+            done, _ = wait(in_flight, timeout=poll, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = in_flight.pop(future)
+                try:
+                    record = future.result()
+                except Exception as err:  # keep the other jobs' results; report every failure at the end
+                    failed.append(f"{job.key}: {err}")
+                    store.release(job.key)
+                    continue
+                records[job.key] = store.finish(record)
+                if on_done:
+                    on_done(record)
+    finally:
+        for job in in_flight.values():  # interrupted: give the claims back (their checkpoints stay)
+            store.release(job.key)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if failed:
         raise RuntimeError(f"{len(failed)} job(s) failed (finished ones are kept; re-run to resume): " + "; ".join(failed))
-    return records
+    return [records[job.key] for job in jobs if job.key in records]
+
+
+class JobStore:
+    """out/jobs/ shared by every comparison process on one report folder.
+
+    <key>.json: a finished job's record, written atomically (readers never see half a file).
+    <key>.claim: the job is running; holds the owner's host, pid and process start time. Claims are
+    made under an exclusive lock on jobs/.lock (held for the check-and-write only), so two
+    processes never claim one job; a claim whose owner no longer runs (same host) is stale and
+    the next process takes the job over. Claims from another host are honoured: delete the
+    .claim file to take such a job over. <key>.ckpt.safetensors: the training job's checkpoint
+    (kept when a job is interrupted, so the next owner continues from its last epoch).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())}
+
+    def record(self, key: str) -> dict | None:
+        path = self.folder / f"{key}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def checkpoint(self, key: str) -> Path:
+        return self.folder / f"{key}.ckpt.safetensors"
+
+    @contextmanager
+    def _locked(self):
+        import fcntl
+
+        with open(self.folder / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def claim(self, key: str) -> bool:
+        """True when this process now owns `key` (not finished, not held by a live process)."""
+        claim = self.folder / f"{key}.claim"
+        with self._locked():
+            if (self.folder / f"{key}.json").exists():
+                return False
+            if claim.exists():
+                try:
+                    owner = json.loads(claim.read_text())
+                except (OSError, ValueError):
+                    owner = None  # unreadable: its writer died mid-write (claims are atomic, so not ours)
+                if owner is not None and owner != self.me and _owner_alive(owner):
+                    return False
+            write_json_atomic(claim, self.me)
+            return True
+
+    def release(self, key: str) -> None:
+        """Give a claim back (only this process's own)."""
+        claim = self.folder / f"{key}.claim"
+        with self._locked():
+            try:
+                if json.loads(claim.read_text()) == self.me:
+                    claim.unlink()
+            except (OSError, ValueError):
+                pass
+
+    def finish(self, record: dict) -> dict:
+        """Store a finished job's record; its claim and checkpoint go."""
+        key = record["key"]
+        write_json_atomic(self.folder / f"{key}.json", record)
+        self.checkpoint(key).unlink(missing_ok=True)
+        self.release(key)
+        return record
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux /proc), telling a reused pid apart."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _owner_alive(owner: dict) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # cannot tell from here
+    try:
+        pid = int(owner["pid"])
+        os.kill(pid, 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass  # exists, another user's
+    started = owner.get("started")
+    return started is None or _process_start(pid) in (None, started)
 
 
 def finished_records(out: str | Path) -> list[dict]:
@@ -212,19 +360,22 @@ def finished_records(out: str | Path) -> list[dict]:
 
 
 def _pin_settings(path: Path, settings: dict) -> None:
+    """Write settings.json once (exclusive create of the complete file: of two processes starting on
+    one folder, one writes it and the other compares against it) or check it matches."""
     settings = json.loads(json.dumps(settings))  # as it reads back from disk (tuples become lists)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        write_json_atomic(path, settings)
-        return
+        # the temporary file lives beside the folder, so the folder never holds a stray file
+        tmp = path.parent.parent / f".{path.parent.name}.settings-{os.getpid()}.tmp"
+        write_json_atomic(tmp, settings)
+        try:
+            os.link(tmp, path)  # fails if another process created it first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     previous = json.loads(path.read_text())
     changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
     if changed:
         raise ValueError(f"{path.parent} holds a comparison with other settings ({', '.join(changed)} differ); "
                          "choose a new --out to compare these settings")
-
-
-def _store(jobs_dir: Path, record: dict, on_done) -> dict:
-    write_json_atomic(jobs_dir / f"{record['key']}.json", record)
-    if on_done:
-        on_done(record)
-    return record

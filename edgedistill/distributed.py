@@ -18,7 +18,8 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -51,13 +52,35 @@ def _dist():
     return dist if dist.is_available() else None
 
 
-def active() -> bool:
+_LOCAL = [0]  # depth of `local()` blocks in this process
+
+
+def _group() -> bool:
     dist = _dist()
     return bool(dist is not None and dist.is_initialized())
 
 
+def active() -> bool:
+    """True inside a process group (outside `local()` blocks)."""
+    return not _LOCAL[0] and _group()
+
+
+@contextmanager
+def local() -> Iterator[None]:
+    """Inside the block this rank works alone: world size 1, rank 0, no collectives, even though a
+    group exists (work each rank does by itself, e.g. its share of the GAN's L_SML pool models)."""
+    _LOCAL[0] += 1
+    try:
+        yield
+    finally:
+        _LOCAL[0] -= 1
+
+
 def rank() -> int:
-    """This process's rank: the group's, else torchrun's RANK before the group is joined, else 0."""
+    """This process's rank: the group's, else torchrun's RANK before the group is joined, else 0
+    (0 inside `local()`)."""
+    if _LOCAL[0]:
+        return 0
     if active():
         return _dist().get_rank()
     return int(os.environ.get("RANK", 0)) if launched() else 0
@@ -83,7 +106,7 @@ def setup(device_name: str = "auto"):
 
     device = resolve_device(device_name)
     dist = _dist()
-    if launched() and not active():
+    if launched() and not _group():
         if dist is None:
             raise ValueError("this torch build has no torch.distributed; run with one process")
         if device.type == "cuda":
@@ -94,7 +117,7 @@ def setup(device_name: str = "auto"):
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_teardown)
-    if active() and device.type == "cuda" and device.index is None:
+    if _group() and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank() % max(torch.cuda.device_count(), 1))))
     return device
 
@@ -119,6 +142,39 @@ def all_reduce_(tensors: Iterable[Any]) -> None:
     for tensor in tensors:
         if tensor is not None:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+def all_reduce_grads_(parameters: Iterable[Any]) -> None:
+    """Sum the gradients of `parameters` over ranks in place, as one flat message (parameters
+    without a gradient are skipped; every rank has the same graph, so the same ones)."""
+    if not active():
+        return
+    import torch
+
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    _dist().all_reduce(flat, op=_dist().ReduceOp.SUM)
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_(tensors: Iterable[Any], src: int, device: Any = None) -> None:
+    """Overwrite `tensors` in place with rank `src`'s values. With `device` (the run's device) each
+    tensor travels through a copy there (NCCL moves CUDA tensors only); nothing outside a group."""
+    if not active():
+        return
+    dist = _dist()
+    for tensor in tensors:
+        if device is None or tensor.device == device:
+            dist.broadcast(tensor, src=src)
+        else:
+            moved = tensor.to(device)
+            dist.broadcast(moved, src=src)
+            tensor.copy_(moved)
 
 
 def barrier() -> None:

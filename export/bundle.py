@@ -95,11 +95,13 @@ def resolve_run(run_dir: str | os.PathLike, coreset: str | os.PathLike | None = 
     run = Path(run_dir)
     if (run / "quickstart.json").is_file():
         stage = run / "stages" / "train.json"
-        try:
-            model = Path(json.loads(stage.read_text())["coreset"]["model_dir"])
+        try:  # the model trained on the largest coreset, and that coreset
+            chosen = json.loads(stage.read_text())["chosen"]
+            model = Path(chosen["model_dir"])
+            default = Path(json.loads((run / "stages" / "distill.json").read_text())["budgets"][str(chosen["ipc"])]["out"])
         except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
             raise BundleError(f"{stage}: no coreset-trained model recorded ({err}); finish the quickstart's train stage") from None
-        return model, Path(coreset) if coreset else run / "coreset"
+        return model, Path(coreset) if coreset else default
     meta = read_meta(run, "edgedistill.model")
     if coreset is None:
         data = meta.extra.get("training_data") or {}

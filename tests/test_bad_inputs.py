@@ -48,13 +48,16 @@ COMMANDS: dict[str, list[str]] = {
     "device train": ["krr", "{EXPORT}", "--data", "{CORESET}", "--out", "{OUT}"],
     "device sample": ["{EXPORT}", "--out", "{NPZ}"],
     "device build-step": ["--out", "{OUT}", "--features", "{FEAT}"],
+    "device listen": ["{EXPORT}", "{WAV}"],
+    "device calibrate": ["{EXPORT}", "--background", "{DIR}", "--dry-run"],
+    "device learn": ["{DEVMODEL}", "{DIR}", "--out", "{OUT}"],
 }
 # commands that read no user path (nothing to corrupt); `data download` resumes into an existing ROOT
 # and is tested against a local HTTP server in tests/data/test_download.py
 NO_PATH_INPUT = {"data list", "features presets", "models", "export formats", "data download"}
 
 # placeholder kind -> [(case name, function(tmp, valid) -> bad path)]
-DIRECTORY_INPUT = ["FEAT", "CORESET", "MODEL", "GEN", "EXPORT"]
+DIRECTORY_INPUT = ["FEAT", "CORESET", "MODEL", "GEN", "EXPORT", "DEVMODEL"]
 
 
 def _garbage_file(tmp: Path, name: str) -> Path:
@@ -94,7 +97,7 @@ def _truncated_wav(tmp: Path, name: str, valid: Path) -> Path:
 
 # the payload file each artifact kind is read from (tampered with by the "payload" cases)
 PAYLOAD = {"FEAT": "features.npy", "CORESET": "coreset.npz", "MODEL": "model.safetensors",
-           "GEN": "generator.safetensors", "EXPORT": "model.fp32.onnx"}
+           "GEN": "generator.safetensors", "EXPORT": "model.fp32.onnx", "DEVMODEL": "params.npz"}
 
 
 def _copy(tmp: Path, name: str, valid: Path) -> Path:
@@ -224,16 +227,25 @@ def valid(tmp_path_factory, toy_features_dir, toy_generator_dir):
     with wave.open(str(wav), "wb") as handle:
         handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(16000)
         handle.writeframes((np.sin(np.arange(16000) * 0.05) * 8000).astype("<i2").tobytes())
+    from edgedistill.export.api import export_coreset_nets
+    from edgedistill.methods.distiller import DISTILLERS
+    from edgedistill.methods.rfad import RFADConfig
+
+    tiny = RFADConfig(ipc=2, steps=1, n_nets=1, width=4, n_features=16, batch_size=16, device="cpu", threads=1)
+    DISTILLERS["rfad"].run(toy_features_dir, root / "rfad", tiny, None, resume=False, progress=False)
+    nets = export_coreset_nets(root / "rfad", root / "nets", formats=("onnx",))
+    main(["device", "train", "krr", str(nets), "--data", str(root / "rfad"), "--out", str(root / "devmodel")])
     audio_dir = root / "audio"
     for label in ("a", "b"):
         (audio_dir / label).mkdir(parents=True)
         (audio_dir / label / "x.wav").write_bytes(wav.read_bytes())
     return {"FEAT": toy_features_dir, "CORESET": coreset, "MODEL": model, "GEN": toy_generator_dir, "EXPORT": export,
-            "WAV": wav, "DIR": audio_dir, "NPZ": root / "new.npz", "OUT": coreset}
+            "WAV": wav, "DIR": audio_dir, "DEVMODEL": root / "devmodel", "NPZ": root / "new.npz", "OUT": coreset}
 
 
 # (command, kind) pairs where the command reads only meta.json of that input (payload cases do not apply)
-META_ONLY = {("device build-step", "FEAT")}
+META_ONLY = {("device build-step", "FEAT"),
+             ("device learn", "DEVMODEL")}  # a krr device model is refitted from its graph and the replay, not its params
 
 
 def groups(kind: str, command: str = "") -> list[str]:

@@ -150,7 +150,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(name, inputs, tmp_path):
     args = command_line(name, inputs, killed)
     checkpoint = Path(checkpoint_name.format(OUT=killed)) if checkpoint_name else None
     if proc.returncode == 0 or (killed / "meta.json").is_file():
-        pass  # it finished (or was killed after its atomic rename, before exiting): nothing to rerun
+        pass  # it finished (the artifact is whole: meta.json is written last) before the kill: nothing to rerun
     elif checkpoint is not None and checkpoint.exists():
         run([*args, resume], tmp_path)
     else:

@@ -43,7 +43,9 @@ def compare(
     model_arg: opt.ModelArg = None,
     seeds: Annotated[int, typer.Option(help="Repeats of every row with seeds 0..N-1 (mean and std reported).")] = 3,
     device: opt.Device = "auto",
-    workers: Annotated[int, typer.Option(help="Jobs trained in parallel processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Jobs trained in parallel processes. Other compare processes may run "
+                                               "on the same --out at once: each job runs once, in whichever claims it "
+                                               "first.")] = 1,
     threads: opt.Threads = None,
     as_json: opt.Json = False,
     al: Any = None,

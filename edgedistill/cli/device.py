@@ -16,7 +16,7 @@ import typer
 from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
 
-app = typer.Typer(help="On-device runtime (no torch): infer, bench, sample, train {krr,head,full}.", no_args_is_help=True)
+app = typer.Typer(help="On-device runtime (no torch): infer, listen, calibrate, bench, sample, train {krr,head,full}, learn.", no_args_is_help=True)
 
 Backend = Annotated[Optional[str], typer.Option("--backend", help="onnxruntime or litert (default: from the file type; .onnx preferred in a directory).")]
 Threads = opt.Threads
@@ -148,3 +148,8 @@ def build_step(
     path = export_train_step(out, config, feature_id, names, TrainStepConfig(hidden1, hidden2, kernel), seed=seed)
     emit({"out": str(path), "labels": names, "feature_id": feature_id, "files": json.loads((path / "meta.json").read_text())["files"]},
          as_json, title="Train-step graph")
+
+
+from edgedistill.cli import device_stream  # noqa: E402  (listen, calibrate, learn share the option types above)
+
+device_stream.register(app)

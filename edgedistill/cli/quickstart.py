@@ -20,24 +20,30 @@ from edgedistill.quickstart.config import QuickstartConfig
 def quickstart(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerunning on it continues an interrupted run.")] = Path("quickstart"),
-    tiny: Annotated[bool, typer.Option("--tiny", help="Smoke run: 10 words x 30 clips, few steps and epochs "
+    tiny: Annotated[bool, typer.Option("--tiny", help="Smoke run of every stage: 4 words x 16 clips, budgets 1,2, few steps, one seed "
                                                       "(see QuickstartConfig.tiny).")] = False,
     as_json: opt.Json = False,
     config: Any = None,
 ) -> None:
-    """Synthesise keywords, distil an RFAD coreset, train cnn4 on it and compare with random and full
-    data, export to ONNX/TFLite fp32/int8, train on the device from the coreset and benchmark latency.
+    """Synthesise keywords, distil RFAD coresets at 2, 5 and 10 per class, train cnn4 on each and
+    compare with as many random real clips, active learning and the full data (a learning curve),
+    export the chosen model (ONNX/TFLite fp32/int8 and the device bundle), train on the device from
+    the coreset and benchmark latency.
 
-    Writes OUT/report.md with plots; prints a summary table.
+    Writes OUT/report.md with plots and OUT/report.json; prints the summary tables.
     """
     from edgedistill.quickstart import run_quickstart
-    from edgedistill.quickstart.report import summary_rows
+    from edgedistill.quickstart.report import curve_table, deploy_rows
 
     if tiny:
         given = {name for name in config.to_dict() if name != "type"
                  and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
         config = QuickstartConfig.tiny(**{k: getattr(config, k) for k in given})
     results = run_quickstart(out, config, progress=True)
-    if not as_json:
-        log.print(f"report: {out / 'report.md'}")
-    emit(results, as_json, title=f"edgedistill quickstart ({out})", rows=summary_rows(results), columns=("what", "figure", "note"))
+    if as_json:
+        emit(results, True)
+        return
+    log.print(f"report: {out / 'report.md'} ({results['total_seconds']:.0f} s)")
+    columns, rows = curve_table(results)
+    emit(results, False, title=f"edgedistill quickstart ({out}): test accuracy", rows=rows, columns=columns)
+    emit(results, False, title="export and device", rows=deploy_rows(results), columns=("what", "figure", "note"))

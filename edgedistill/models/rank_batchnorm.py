@@ -27,9 +27,9 @@ class _RankSynced:
     """Mixin for a `_BatchNorm` subclass: training-mode statistics over all ranks."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        import torch.distributed as dist
+        from edgedistill import distributed
 
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and distributed.world_size() > 1):  # also ordinary inside `distributed.local()`
             return super().forward(x)
         self._check_input_dim(x)
         dims = [d for d in range(x.dim()) if d != 1]

@@ -1,18 +1,28 @@
-"""`run_quickstart`: the main job end to end on keywords synthesised offline with espeak-ng.
+"""`run_quickstart`: the product's story end to end on keywords synthesised offline with espeak-ng.
 
-synthesise -> features -> distill (RFAD) -> train cnn4 on the coreset, on as many random real
-clips and on the full train split -> export (ONNX/TFLite, fp32/int8) -> train on the device
-from the coreset (`krr`, `full`) -> latency benchmark -> report.md with plots.
+synthesise -> features -> distill (one RFAD coreset per budget: 2, 5, 10 per class) -> train
+(the learning curve: cnn4 on each coreset vs as many random real clips vs the full train split,
+and an active-learning trajectory through the same budgets) -> export (the model trained on the
+largest coreset: `--target onnx,tflite` fp32/int8 and the device bundle) -> device (train from the
+coreset with onnxruntime only: `krr`, `full`) -> bench (latency) -> report (report.md, plots).
 
-Each stage's figures are stored in OUT/stages/NAME.json once it finishes; a rerun on the same
-OUT skips finished stages (and reuses finished artifacts inside an unfinished one), so an
-interrupted run continues where it stopped. Must not import torch at module level.
+STAGES is the registry: one `Stage` per step, run in order. Each stage's figures are stored in
+OUT/stages/NAME.json once it finishes; a rerun on the same OUT skips finished stages, and inside
+an unfinished one reuses finished jobs and artifacts (RFAD and training continue from their
+checkpoints), so an interrupted run continues where it stopped. A new step is one function
+taking the `Run` and returning its figures, plus one line here (the device `listen` and `learn`
+steps of issue 25 are meant to be added that way, after `device`). OUT/report.json gathers the
+settings, every stage's figures, timings and the machine's load. Must not import torch at
+module level.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,18 +30,28 @@ from edgedistill.artifacts import check_run_folder, write_json_atomic
 from edgedistill.quickstart import deploy, learn, report
 from edgedistill.quickstart.config import QuickstartConfig, Run
 
-__all__ = ["QuickstartConfig", "run_quickstart", "STAGES"]
+__all__ = ["QuickstartConfig", "run_quickstart", "STAGES", "Stage"]
 
-STAGES: list[tuple[str, str, Callable[[Run], dict[str, Any]]]] = [
-    ("synthesise", "synthesise keywords with espeak-ng", learn.synthesise),
-    ("features", "extract MFCC features (kws preset)", learn.features),
-    ("distill", "distil an RFAD coreset", learn.distill),
-    ("train", "train the classifier: coreset vs random vs full data", learn.train),
-    ("export", "export to ONNX and TFLite, fp32 and int8", deploy.export),
-    ("device", "train on the device from the coreset (krr, full)", deploy.device_train),
-    ("bench", "benchmark latency of every exported file", deploy.bench),
-    ("report", "write report.md and plots", report.write),
-]
+REPORT_SCHEMA = "edgedistill.quickstart-report"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    run: Callable[[Run], dict[str, Any]]
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("synthesise", "synthesise keywords with espeak-ng", learn.synthesise),
+    Stage("features", "extract MFCC features (kws preset)", learn.features),
+    Stage("distill", "distil one RFAD coreset per budget", learn.distill),
+    Stage("train", "learning curve: coreset vs random vs full data, and active learning", learn.train),
+    Stage("export", "export the chosen model (--target onnx,tflite fp32/int8) and the device bundle", deploy.export),
+    Stage("device", "train on the device from the coreset (onnxruntime: krr, full)", deploy.device_train),
+    Stage("bench", "benchmark latency of every exported file", deploy.bench),
+    Stage("report", "write report.md and plots", report.write),
+)
 
 
 def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, progress: bool = True) -> dict[str, Any]:
@@ -49,24 +69,44 @@ def run_quickstart(out: str | Path, config: QuickstartConfig | None = None, prog
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(settings, _jsonable(config.to_dict()))
     run = Run(out=out, config=config, progress=progress)
+    run.results["config"] = _jsonable(config.to_dict())
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     started = time.perf_counter()
-    for number, (name, title, stage) in enumerate(STAGES, 1):
-        done = out / "stages" / f"{name}.json"
+    reused = []
+    for number, stage in enumerate(STAGES, 1):
+        done = out / "stages" / f"{stage.name}.json"
         if done.exists():
-            run.results[name] = json.loads(done.read_text())
+            run.results[stage.name] = json.loads(done.read_text())
+            if stage.name == "report":
+                run.results["machine"] = run.results["report"].get("machine")
+            reused.append(stage.name)
             if progress:
-                log.print(f"[dim][{number}/{len(STAGES)}] {title}: done earlier, reused[/]")
+                log.print(f"[dim][{number}/{len(STAGES)}] {stage.title}: done earlier, reused[/]")
             continue
         if progress:
-            log.rule(f"[bold][{number}/{len(STAGES)}] {title}")
-        begun = time.perf_counter()
-        figures = stage(run)
+            log.rule(f"[bold][{number}/{len(STAGES)}] {stage.title}")
+        begun, cpu = time.perf_counter(), _cpu_seconds()
+        if stage.name == "report":
+            run.results["machine"] = {**machine, "reused": reused}
+        figures = stage.run(run)
         figures["seconds"] = round(time.perf_counter() - begun, 2)
-        run.results[name] = _jsonable(figures)
+        figures["cpu_seconds"] = round(_cpu_seconds() - cpu, 2)  # this process and its finished workers
+        figures["load_average"] = [round(v, 2) for v in os.getloadavg()]  # what else ran: 1, 5, 15 min
+        run.results[stage.name] = _jsonable(figures)
         done.parent.mkdir(exist_ok=True)
-        write_json_atomic(done, run.results[name])
+        write_json_atomic(done, run.results[stage.name])
     run.results["total_seconds"] = round(time.perf_counter() - started, 2)
+    write_json_atomic(out / "report.json", {"schema": REPORT_SCHEMA, "version": 1, **run.results})
     return run.results
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have exited: a stage's
+    work, which unlike its wall time hardly depends on what else the machine runs."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,7 +1,10 @@
-"""Quickstart stages on the host: synthesise, features, distill (RFAD), train and compare.
+"""Quickstart stages on the host: synthesise, features, distill (one RFAD coreset per budget), and
+train: cnn4 on each coreset vs as many random real clips vs the full train split, plus one
+active-learning trajectory through the same budgets (the learning curve).
 
-Each stage takes the Run, writes its artifact under run.out (or reuses a complete one left by an
-interrupted run) and returns its figures. torch is imported inside the stages.
+Each stage takes the Run, writes its artifacts under run.out (reusing complete ones left by an
+interrupted run) and returns its figures. RFAD and training runs are jobs of
+`edgedistill.quickstart.jobs` (parallel, one thread each, resumable). torch is imported in the jobs.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from edgedistill.quickstart import jobs
 from edgedistill.quickstart.config import Run
 
-RANDOM_DRAWS = 5  # random real subsets scored by KRR against the coreset
 
 def synthesise(run: Run) -> dict[str, Any]:
     """Keyword clips spoken by espeak-ng voices with speaker-like variation and noise."""
@@ -21,8 +24,8 @@ def synthesise(run: Run) -> dict[str, Any]:
 
     out, c = run.path("audio"), run.config
     if not (out / "manifest.csv").exists():
-        synthesize(out, list(c.words), per_word=c.per_word, seed=c.seed, speakers=c.speakers, workers=c.workers,
-                   progress=run.progress)
+        synthesize(out, list(c.words), per_word=c.per_word, seed=run.seed("synthesise"), speakers=c.speakers,
+                   workers=c.workers, progress=run.progress)
     wavs = sorted(out.rglob("*.wav"))
     return {"clips": len(wavs), "words": list(c.words), "audio_mb": sum(p.stat().st_size for p in wavs) / 1e6}
 
@@ -32,86 +35,78 @@ def features(run: Run) -> dict[str, Any]:
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.data.prepare import prepare
 
-    out = prepare("synth", run.path("audio"), "kws", run.path("features"), seed=run.config.seed,
-                  workers=run.config.workers, progress=run.progress)
+    out = run.path("features")
+    if not (out / "meta.json").exists():
+        # one process: 0.5 ms of numpy per clip, less than a worker pool costs to start
+        prepare("synth", run.path("audio"), "kws", out, seed=run.seed("features"), workers=1, progress=run.progress)
     feats = FeatureSet.load(out)
     counts = {name: int((feats.split == name).sum()) for name in ("train", "valid", "test")}
-    return {"feature_id": feats.feature_id, "shape": list(feats.config.shape), **counts,
+    return {"feature_id": feats.feature_id, "shape": list(feats.config.shape), "n_classes": feats.n_classes, **counts,
             "features_mb": Path(out, "features.npy").stat().st_size / 1e6}
 
 
 def distill(run: Run) -> dict[str, Any]:
-    """RFAD coreset at `ipc` per class, KRR-scored on the test split against random real clips.
-
-    Figures: KRR test accuracy and mean squared error (RFAD's loss, on held-out clips) of the
-    coreset and, mean and std over RANDOM_DRAWS draws, of random real clips of the same budget.
-    """
-    from edgedistill.data.featureset import FeatureSet
-    from edgedistill.methods.coreset import Coreset, load_coreset
-    from edgedistill.methods.distiller import DISTILLERS
-    from edgedistill.methods.krr import score_coreset
-    from edgedistill.methods.rfad import RFADConfig
-    from edgedistill.runs import balanced_indices
-
-    c, feats = run.config, FeatureSet.load(run.path("features"))
-    train, test = feats.by_split("train"), feats.by_split("test")
-    out = run.path("coreset")
-    if not (out / "meta.json").exists():
-        config = RFADConfig(ipc=c.ipc, steps=c.rfad_steps, batch_size=c.rfad_batch, time_pool=c.rfad_time_pool, init=c.rfad_init,
-                            seed=c.seed, eval_every=max(10, c.rfad_steps // 10))
-        resume = out.with_name(f"{out.name}.ckpt.npz").exists()  # an interrupted run continues from its checkpoint
-        DISTILLERS["rfad"].run(run.path("features"), out, config, None, resume=resume, progress=run.progress)
-    coreset = load_coreset(out, features=feats.config, labels=feats.labels)
-    scored = score_coreset(coreset, test, seed=c.seed)
-    random_scores = []
-    for seed in range(RANDOM_DRAWS):
-        index = balanced_indices(train.y, feats.n_classes, c.ipc, c.seed + seed)
-        subset = Coreset(x=np.asarray(train.x[index]), y=train.y[index], labels=feats.labels, config=feats.config,
-                         meta=coreset.meta)  # scored with the coreset's own kernel and normalisation
-        random_scores.append(score_coreset(subset, test, seed=c.seed))
-    accuracy, mse = (np.array([r[k] for r in random_scores]) for k in ("accuracy", "mse"))
-    return {"ipc": c.ipc, "n_samples": int(len(coreset.y)), "coreset_kb": _size_kb(out), "steps": c.rfad_steps,
-            "krr_accuracy": scored["accuracy"], "krr_accuracy_std": scored["accuracy_std"], "krr_mse": scored["mse"],
-            "krr_random_accuracy": float(accuracy.mean()), "krr_random_accuracy_std": float(accuracy.std()),
-            "krr_random_mse": float(mse.mean()), "krr_random_mse_std": float(mse.std()), "random_draws": RANDOM_DRAWS}
+    """One RFAD coreset per budget (samples per class), each KRR-scored against random real clips."""
+    c = run.config
+    todo = [{"key": f"ipc{ipc}", "ipc": ipc, "cost": ipc, "features": str(run.path("features")),
+             "out": str(run.path("coresets", f"ipc{ipc}")), "score_seed": run.seed("krr-score", ipc),
+             "rfad": {"ipc": ipc, "steps": c.rfad_steps, "batch_size": c.rfad_batch, "time_pool": c.rfad_time_pool,
+                      "init": c.rfad_init, "seed": run.seed("distill", ipc), "eval_every": max(10, c.rfad_steps // 6)}}
+            for ipc in c.budgets]
+    done = jobs.run_jobs(run.out, "distill", todo, jobs.distil, c.workers, _say(run))
+    return {"budgets": {str(job["ipc"]): done[job["key"]] for job in todo}}
 
 
 def train(run: Run) -> dict[str, Any]:
-    """The classifier trained on the coreset, on as many random real clips per class, and on the full train split."""
-    from edgedistill.data.featureset import FeatureSet
-    from edgedistill.runs import select_training_data
-
-    c, feats = run.config, FeatureSet.load(run.path("features"))
-    runs: dict[str, list[dict[str, Any]]] = {"coreset": [], "random": [], "full": []}
-    for seed in range(c.seeds):
-        runs["coreset"].append(_train_once(run, feats, "coreset", seed, select_training_data(feats, coreset=run.path("coreset"))))
-        runs["random"].append(_train_once(run, feats, "random", seed,
-                                          select_training_data(feats, per_class=c.ipc, seed=c.seed + seed)))
-    runs["full"].append(_train_once(run, feats, "full", 0, select_training_data(feats)))
-    summary = {}
-    for name, group in runs.items():
-        accuracy = np.array([g["accuracy"] for g in group])
-        summary[name] = {"accuracy": float(accuracy.mean()), "accuracy_std": float(accuracy.std()),
-                         "uar": float(np.mean([g["uar"] for g in group])), "n_train": group[0]["n_train"],
-                         "train_seconds": float(np.mean([g["train_seconds"] for g in group])), "runs": len(group),
-                         "model_dir": group[0]["out"]}
-    return summary
-
-
-def _train_once(run: Run, feats, name: str, seed: int, data) -> dict[str, Any]:
-    from edgedistill.artifacts import read_meta
-    from edgedistill.runs import train_and_save
-    from edgedistill.train_config import TrainConfig
-
+    """The learning curve: at each budget cnn4 on the coreset and on as many random real clips per
+    class (`seeds` training seeds each, paired), cnn4 on the full train split, and one
+    active-learning trajectory that ends a round at every budget's number of clips."""
     c = run.config
-    out = run.path("models", f"{name}-{seed}")
-    if (out / "meta.json").exists():  # a finished run of an interrupted quickstart: reuse its figures
-        meta = read_meta(out)
-        return {"out": str(out), "n_train": meta.extra["training_data"]["n_samples"],
-                "train_seconds": meta.extra.get("train_seconds", 0.0), **meta.metrics}
-    config = TrainConfig(epochs=c.epochs, min_steps=c.min_steps, seed=c.seed + seed)
-    return train_and_save(feats, data, c.model, config, out, model_kwargs={"width": c.width}, progress=run.progress)
+    n_classes = run.results["features"]["n_classes"]
+    common = {"features": str(run.path("features")), "model": c.model, "model_kwargs": {"width": c.width}}
+
+    def train_config(seed: int) -> dict[str, Any]:
+        return {"epochs": c.epochs, "min_steps": c.min_steps, "batch_size": c.batch_size, "seed": seed}
+
+    todo: list[dict[str, Any]] = []
+    for s in range(c.seeds):
+        seed = run.seed("train", s)  # the same training seed for coreset and random: a paired comparison
+        for ipc in c.budgets:
+            todo.append({**common, "key": f"coreset-ipc{ipc}-s{s}", "kind": "coreset", "ipc": ipc, "cost": ipc,
+                         "coreset": run.results["distill"]["budgets"][str(ipc)]["out"],
+                         "out": str(run.path("models", f"coreset-ipc{ipc}-s{s}")), "train": train_config(seed)})
+            todo.append({**common, "key": f"random-ipc{ipc}-s{s}", "kind": "random", "ipc": ipc, "cost": ipc,
+                         "data_seed": run.seed("random", ipc, s),
+                         "out": str(run.path("models", f"random-ipc{ipc}-s{s}")), "train": train_config(seed)})
+    todo.append({**common, "key": "full-s0", "kind": "full", "cost": 50, "out": str(run.path("models", "full-s0")),
+                 "train": train_config(run.seed("train", 0))})
+    al_budgets = [ipc * n_classes for ipc in c.budgets if ipc > 1]  # the initial set is one clip per class
+    if al_budgets:
+        todo.append({**common, "key": f"al-{c.al_strategy}", "strategy": c.al_strategy, "budgets": al_budgets,
+                     "initial": n_classes, "rounds": c.al_rounds, "seed": run.seed("al"), "cost": 100,
+                     "train": train_config(run.seed("train", 0))})
+    done = jobs.run_jobs(run.out, "train", todo, _work, c.workers, _say(run))
+    curve = {}
+    for kind in ("coreset", "random"):
+        curve[kind] = {}
+        for ipc in c.budgets:
+            group = [done[f"{kind}-ipc{ipc}-s{s}"] for s in range(c.seeds)]
+            accuracy = np.array([g["accuracy"] for g in group])
+            curve[kind][str(ipc)] = {"accuracy": float(accuracy.mean()), "accuracy_std": float(accuracy.std()),
+                                     "accuracies": accuracy.tolist(), "n_train": group[0]["n_train"], "runs": len(group),
+                                     "train_seconds": float(np.mean([g["train_seconds"] for g in group])),
+                                     "model_dir": group[0]["out"]}
+    full = done["full-s0"]
+    al = done.get(f"al-{c.al_strategy}")
+    return {"curve": curve, "full": {k: full[k] for k in ("accuracy", "uar", "n_train", "train_seconds", "out")},
+            "active_learning": al, "chosen": {"ipc": c.chosen_ipc, "model_dir": curve["coreset"][str(c.chosen_ipc)]["model_dir"]}}
 
 
-def _size_kb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file()) / 1024
+def _work(job: dict[str, Any]) -> dict[str, Any]:
+    return jobs.active_learning(job) if "strategy" in job else jobs.train(job)
+
+
+def _say(run: Run):
+    from edgedistill.progress import say
+
+    return lambda message: say(f"  {message}", run.progress)

@@ -43,7 +43,7 @@ def test_blocking_really_blocks():
 
 
 DEVICE_MODULES = ("runtime", "predictor", "infer", "bench", "train", "krr", "head", "full", "sample", "trainset",
-                  "devmodel", "metrics", "features", "artifacts", "audio")
+                  "devmodel", "metrics", "features", "artifacts", "audio", "stream", "calibrate", "learn")
 
 
 def test_device_modules_import_nothing_from_the_host():
@@ -86,3 +86,53 @@ def test_device_commands_run_with_torch_blocked(tmp_path, classifier_export, cla
         assert proc.returncode == 0, (args, proc.stderr[-2000:])
         if "--json" in args:
             json.loads(proc.stdout)
+
+
+def test_listen_calibrate_learn_run_with_torch_blocked(tmp_path, random_features_export, classifier_export, classifier_tflite,
+                                                      toy_featureset, toy_test_wavs):
+    """Artifacts made on the host (torch), then the three streaming / learning commands in a torch-free process."""
+    import numpy as np
+
+    from edgedistill.device.trainset import save_samples
+    from tests.device.conftest import write_wav
+
+    paths, y, waves = toy_test_wavs
+    train = toy_featureset.by_split("train")
+    old = train.y < 3
+    save_samples(tmp_path / "old.npz", train.x[old], train.y[old], train.labels[:3], train.config)
+    new = tmp_path / "new" / "class3"
+    new.mkdir(parents=True)
+    for i in np.flatnonzero(y == 3)[:3]:
+        write_wav(new / f"{i}.wav", waves[i], 16000)
+    stream = write_wav(tmp_path / "stream.wav", np.concatenate([np.zeros(8000, np.float32), *waves[:3]]), 16000)
+    background = tmp_path / "bg"
+    background.mkdir()
+    write_wav(background / "noise.wav", np.random.default_rng(0).normal(0, 0.01, 48000).astype(np.float32), 16000)
+    model = tmp_path / "cnn"
+    import shutil
+
+    shutil.copytree(classifier_export, model)
+    commands = [
+        ["device", "train", "krr", str(random_features_export), "--data", str(tmp_path / "old.npz"), "--out", str(tmp_path / "k3"), "--json"],
+        ["device", "learn", str(tmp_path / "k3"), str(tmp_path / "new"), "--replay", str(tmp_path / "old.npz"), "--replay-ppc", "5",
+         "--out", str(tmp_path / "k4"), "--json"],
+        ["device", "listen", str(tmp_path / "k4"), str(stream), "--json"],
+        ["device", "calibrate", str(model), "--background", str(background), "--json"],
+        ["device", "listen", str(model), str(stream), "--json"],
+        ["device", "listen", str(model / "model.fp32.onnx"), str(stream), "--json"],
+        ["device", "listen", str(classifier_tflite), str(stream), "--json"],
+    ]
+    for args in commands:
+        proc = run_blocked("""
+            from edgedistill.cli.main import main
+            sys.argv = ['edgedistill', *sys.argv[1:]]
+            try:
+                main()
+            finally:
+                assert sys.modules.get('torch') is None
+        """, *args)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        lines = proc.stdout.strip().splitlines()
+        json.loads(lines[-1])
+    assert json.loads((tmp_path / "k4" / "meta.json").read_text())["labels"] == ["class0", "class1", "class2", "class3"]
+    assert "thresholds" in json.loads((model / "meta.json").read_text())["detector"]

@@ -2,7 +2,8 @@
 
     python -m torch.distributed.run --nproc-per-node 2 rank_worker.py KIND FEAT CONFIG_JSON OUT_NPZ [CHECKPOINT]
 
-KIND: rfad (CONFIG_JSON an RFADConfig) or train (a TrainConfig; cnn4 without dropout). Runs the library call under torchrun's process group; rank 0 writes OUT_NPZ.
+KIND: rfad (CONFIG_JSON an RFADConfig), train (a TrainConfig; cnn4 without dropout) or gan (a GANConfig;
+an existing CHECKPOINT state is resumed). Runs the library call under torchrun's process group; rank 0 writes OUT_NPZ.
 """
 
 import json
@@ -38,6 +39,18 @@ def main() -> None:
                               checkpoint=checkpoint, resume=checkpoint is not None)
         arrays = {f"param.{k}": v.numpy() for k, v in trained.module.state_dict().items()}
         arrays.update(world_size=np.array(distributed.world_size()), losses=np.array([h["loss"] for h in trained.history]))
+    elif kind == "gan":
+        from pathlib import Path
+
+        from edgedistill.methods.gan.config import GANConfig
+        from edgedistill.methods.gan.loop import CHECKPOINT_FILE, distill
+
+        resume = checkpoint is not None and (Path(checkpoint) / CHECKPOINT_FILE).exists()
+        gen = distill(train, GANConfig.from_dict(json.loads(config_json)), progress=False, checkpoint=checkpoint,
+                      resume=resume)
+        arrays = {f"param.{k}": v.numpy() for k, v in gen.module.state_dict().items()}
+        arrays.update(world_size=np.array(distributed.world_size()), loss_g=np.array([h["loss_g"] for h in gen.history]),
+                      loss_d=np.array([h["loss_d"] for h in gen.history]))
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     if distributed.is_main():

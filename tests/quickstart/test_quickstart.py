@@ -1,15 +1,37 @@
-"""The main job end to end on a tiny configuration: every output file, and the coreset beats random."""
+"""The main job end to end on the tiny configuration: every output file, sane figures, resume,
+and a job rerun alone gives the same figures (determinism)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("espeakng_loader")
+
+# every file `--tiny` writes, as patterns relative to OUT; each must match at least one file
+EXPECTED = {
+    "quickstart.json", "report.json", "report.md",
+    "stages/synthesise.json", "stages/features.json", "stages/distill.json", "stages/train.json", "stages/export.json",
+    "stages/device.json", "stages/bench.json", "stages/report.json",
+    "audio/manifest.csv", "audio/*.json", "audio/*/*.wav",
+    "features/*",
+    "coresets/ipc1/*", "coresets/ipc2/*",
+    "jobs/distill/ipc1.json", "jobs/distill/ipc2.json",
+    "jobs/train/coreset-ipc1-s0.json", "jobs/train/coreset-ipc2-s0.json", "jobs/train/random-ipc1-s0.json",
+    "jobs/train/random-ipc2-s0.json", "jobs/train/full-s0.json", "jobs/train/al-entropy.json",
+    "models/coreset-ipc1-s0/*", "models/coreset-ipc2-s0/*", "models/random-ipc1-s0/*", "models/random-ipc2-s0/*",
+    "models/full-s0/*",
+    "export/classifier/meta.json", "export/classifier/model.fp32.onnx", "export/classifier/model.int8.onnx",
+    "export/bundle/*", "export/bundle/*/*",
+    "device/krr/*", "device/full/*",
+    "plots/curve.png", "plots/latency.png", "plots/coreset.png", "plots/confusion.png",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,42 +44,86 @@ def quickstart_run(tmp_path_factory):
 
 def test_every_output_file(quickstart_run):
     from edgedistill.artifacts import read_meta
+    from edgedistill.quickstart import STAGES
 
     out, results = quickstart_run
-    for name in ("synthesise", "features", "distill", "train", "export", "device", "bench", "report"):
-        assert (out / "stages" / f"{name}.json").is_file(), name
-    assert len(list((out / "audio").rglob("*.wav"))) == 10 * 30
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    unexpected = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in EXPECTED)]
+    assert not unexpected, unexpected  # no stray temp files, checkpoints or half-written folders
+    missing = [pattern for pattern in EXPECTED if not any(fnmatch.fnmatch(f, pattern) for f in files)]
+    assert not missing, missing
+    assert [json.loads((out / "stages" / f"{s.name}.json").read_text())["seconds"] >= 0 for s in STAGES]
+    assert len(list((out / "audio").rglob("*.wav"))) == 4 * 16
     assert read_meta(out / "features").schema == "edgedistill.features"
-    assert read_meta(out / "coreset").schema == "edgedistill.coreset"
-    for kind in ("coreset-0", "random-0", "full-0"):
+    for ipc in (1, 2):
+        assert read_meta(out / "coresets" / f"ipc{ipc}").schema == "edgedistill.coreset"
+    for kind in ("coreset-ipc1-s0", "coreset-ipc2-s0", "random-ipc1-s0", "random-ipc2-s0", "full-s0"):
         assert read_meta(out / "models" / kind).schema == "edgedistill.model"
-    for name in ("model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite", "model.int8.tflite"):
+    for name in ("model.fp32.onnx", "model.int8.onnx"):
         assert (out / "export" / "classifier" / name).stat().st_size > 10_000
+    bundle = json.loads((out / "export" / "bundle" / "bundle.json").read_text())
+    assert set(results["export"]["bundle_files"]) == {str(p.relative_to(out / "export" / "bundle"))
+                                                       for p in (out / "export" / "bundle").rglob("*") if p.is_file()}
+    assert "classifier/audio.fp32.onnx" in results["export"]["bundle_files"] and bundle
     for mode in ("krr", "full"):
         assert read_meta(out / "device" / mode).schema == "edgedistill.device-model"
-    for plot in ("accuracy", "latency", "coreset", "confusion"):
+    for plot in ("curve", "latency", "coreset", "confusion"):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     report = (out / "report.md").read_text()
-    assert "## Summary" in report and "model.int8.tflite" in report
-    assert json.loads((out / "quickstart.json").read_text())["ipc"] == 5
+    for section in ("## The learning curve", "## On the device", "## Sizes", "## Latency", "plots/curve.png"):
+        assert section in report, section
+    assert report.index("plots/curve.png") < report.index("plots/latency.png")  # the curve is what a reader sees first
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["schema"] == "edgedistill.quickstart-report" and saved["config"]["budgets"] == [1, 2]
+    assert saved["train"] == results["train"] and saved["machine"]["cpus"] >= 1
 
 
 def test_figures_are_sane(quickstart_run):
     _, r = quickstart_run
+    curve = r["train"]["curve"]
+    for kind in ("coreset", "random"):
+        assert set(curve[kind]) == {"1", "2"}
+        for ipc, point in curve[kind].items():
+            assert 0.0 <= point["accuracy"] <= 1.0 and point["n_train"] == 4 * int(ipc) and point["runs"] == 1
+    assert r["train"]["full"]["n_train"] > 8
+    al = r["train"]["active_learning"]
+    assert [p["n_samples"] for p in al["points"]] == [8] and sum(al["points"][0]["class_counts"]) == 8
+    assert r["train"]["chosen"] == {"ipc": 2, "model_dir": curve["coreset"]["2"]["model_dir"]}
     for file, info in r["export"]["files"].items():
         assert info["top1_agreement"] >= 0.8, file
-        assert r["bench"]["files"][file]["p50_ms"] > 0
     assert r["export"]["files"]["onnx fp32"]["max_abs_diff"] < 1e-3
-    assert r["train"]["full"]["accuracy"] > 0.25  # ten words: chance is 0.1
-    assert 0.0 <= r["device"]["krr"]["accuracy"] <= 1.0 and 0.0 <= r["device"]["full"]["accuracy"] <= 1.0
+    for name, row in r["bench"]["files"].items():
+        assert 0 < row["p50_ms"] <= row["p99_ms"], name
+    assert "bundle audio.fp32.onnx (raw PCM in)" in r["bench"]["files"]
+    for mode in ("krr", "full"):
+        assert 0.0 <= r["device"][mode]["accuracy"] <= 1.0
 
 
-def test_coreset_beats_random_selection(quickstart_run):
-    """Under the kernel it was distilled for, the coreset predicts held-out clips better than random
-    real subsets of the same size do on average (RFAD's loss, on the test split)."""
+def test_tables_hold_only_seeded_figures(quickstart_run):
+    """The printed tables (and the README's) carry accuracies and sizes, never timings."""
+    from edgedistill.quickstart.report import curve_table, deploy_rows
+
     _, r = quickstart_run
-    d = r["distill"]
-    assert d["krr_mse"] < d["krr_random_mse"], d
+    columns, rows = curve_table(r)
+    assert columns == ["cnn4 trained on", "1/class", "2/class"]
+    assert rows[0][0] == "RFAD coreset (synthetic)" and rows[0][2] == f"{r['train']['curve']['coreset']['2']['accuracy'] * 100:.1f} %"
+    assert rows[2][1:] == ["-", f"{r['train']['active_learning']['points'][0]['accuracy'] * 100:.1f} %"]  # AL starts at 1/class
+    text = json.dumps([rows, deploy_rows(r)])
+    assert " ms" not in text and " s\"" not in text
+
+
+def test_a_job_rerun_alone_gives_the_same_figures(quickstart_run, tmp_path):
+    """Same seed, same figures: one training job run again in a fresh folder, in this process."""
+    from edgedistill.quickstart import jobs
+
+    out, r = quickstart_run
+    job = json.loads((out / "jobs" / "train" / "coreset-ipc2-s0.json").read_text())
+    spec = {"key": "again", "kind": "coreset", "ipc": 2, "features": str(out / "features"), "model": "cnn4",
+            "model_kwargs": {"width": 16}, "coreset": r["distill"]["budgets"]["2"]["out"], "out": str(tmp_path / "again"),
+            "train": {"epochs": 2, "min_steps": 10, "batch_size": 32, "seed": job["seed"]}}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=jobs._init_worker) as pool:
+        again = pool.submit(jobs.train, spec).result()  # a fresh process, as the quickstart's workers
+    assert again["accuracy"] == job["accuracy"] and again["n_train"] == job["n_train"]
 
 
 def test_rerun_reuses_finished_stages(quickstart_run):
@@ -65,6 +131,60 @@ def test_rerun_reuses_finished_stages(quickstart_run):
 
     out, first = quickstart_run
     again = run_quickstart(out, QuickstartConfig.tiny(), progress=False)
-    assert again["distill"] == first["distill"] and again["train"] == first["train"]
+    assert again["distill"] == first["distill"] and again["train"] == first["train"] and again["export"] == first["export"]
     with pytest.raises(ValueError, match="other settings"):
-        run_quickstart(out, QuickstartConfig.tiny(ipc=4), progress=False)
+        run_quickstart(out, QuickstartConfig.tiny(budgets=(1, 3)), progress=False)
+
+
+def test_an_interrupted_train_stage_reuses_its_finished_jobs(quickstart_run, tmp_path):
+    """Remove the train stage's record and one job's: the rerun trains only that job again."""
+    import shutil
+
+    from edgedistill.quickstart import QuickstartConfig, run_quickstart
+
+    out, first = quickstart_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for name in ("train", "export", "device", "bench", "report"):
+        (copy / "stages" / f"{name}.json").unlink()
+    (copy / "jobs" / "train" / "random-ipc1-s0.json").unlink()
+    kept = (copy / "jobs" / "train" / "full-s0.json").stat().st_mtime_ns
+    again = run_quickstart(copy, QuickstartConfig.tiny(), progress=False)
+    assert (copy / "jobs" / "train" / "full-s0.json").stat().st_mtime_ns == kept
+    assert again["train"]["curve"]["random"]["1"]["accuracy"] == first["train"]["curve"]["random"]["1"]["accuracy"]
+
+
+def test_stage_seeds_differ_and_repeat():
+    from pathlib import Path
+
+    from edgedistill.quickstart.config import QuickstartConfig, Run
+
+    run = Run(Path("x"), QuickstartConfig.tiny())
+    assert run.seed("distill", 2) == run.seed("distill", 2)
+    assert len({run.seed("distill", 1), run.seed("distill", 2), run.seed("train", 0), run.seed("random", 1, 0)}) == 4
+    other = Run(Path("x"), QuickstartConfig.tiny(seed=1))
+    assert other.seed("distill", 2) != run.seed("distill", 2)
+
+
+def test_config_checks():
+    from edgedistill.quickstart.config import QuickstartConfig
+
+    assert QuickstartConfig(budgets=("10", "2", "5")).budgets == (2, 5, 10)  # the CLI passes strings
+    assert QuickstartConfig().chosen_ipc == 10
+    with pytest.raises(ValueError, match="al_strategy"):
+        QuickstartConfig(al_strategy="nope")
+    with pytest.raises(ValueError, match="budgets"):
+        QuickstartConfig(budgets=(0, 2))
+    with pytest.raises(ValueError, match="targets"):
+        QuickstartConfig(targets=("bundle",))
+
+
+def test_a_quickstart_run_folder_names_its_bundle_inputs(quickstart_run):
+    """`edgedistill export RUN --target bundle` on a quickstart folder takes the chosen model and its coreset."""
+    from pathlib import Path
+
+    from edgedistill.export.bundle import resolve_run
+
+    out, r = quickstart_run
+    model, coreset = resolve_run(out)
+    assert model == Path(r["train"]["chosen"]["model_dir"]) and coreset == Path(r["distill"]["budgets"]["2"]["out"])

@@ -158,6 +158,23 @@ class Critic(nn.Module):
         return self.score(embedding)[:, 0], logits, embedding
 
 
+def batchnorm_cancelled(module: nn.Module) -> list[nn.Parameter]:
+    """Per-channel biases of convolutions that feed a batch-norm layer directly (in one Sequential):
+    the normalisation subtracts them again, so their exact gradient is zero. Adam would turn the
+    rounding noise of that zero into steps of the full learning rate (a drift that differs with
+    thread count or world size and changes nothing in training mode); the loop freezes them."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    cancelled = []
+    for sequential in module.modules():
+        if isinstance(sequential, nn.Sequential):
+            layers = list(sequential)
+            for layer, following in zip(layers, layers[1:]):
+                if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and layer.bias is not None and isinstance(following, _BatchNorm):
+                    cancelled.append(layer.bias)
+    return cancelled
+
+
 def gan_cnn(n_classes: int, input_shape: tuple[int, int], z_dim: int = 64, width: int = 64) -> tuple[Generator, Critic]:
     """GAN-CNN: transposed-convolution generator, 3-layer strided-conv critic."""
     return Generator(n_classes, input_shape, z_dim, width, attention=False), Critic(n_classes, input_shape, width)

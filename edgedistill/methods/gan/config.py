@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from edgedistill.config import DEVICE_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
 
 ARCHS = ("gan-cnn", "gan-att")
 
@@ -53,7 +53,9 @@ class GANConfig(Settings):
         checkpoint_every: with a checkpoint directory, save the training state every this
             many generator steps (and at the end).
         device: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N". threads: torch CPU
-            threads (None leaves torch's default). seed: seeds torch and numpy.
+            threads (None leaves torch's default). nproc: data-parallel ranks (> 1 re-launches the
+            command under torchrun; the run records the world size it ran at). seed: seeds torch
+            and numpy.
     """
 
     arch: str = setting("gan-cnn", "Architecture: gan-cnn (2-D convs) or gan-att (adds dilated convs + self-attention over time).")
@@ -84,6 +86,7 @@ class GANConfig(Settings):
     checkpoint_every: int = setting(200, "Save the training state every this many steps (and at the end).", result=False)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
+    nproc: int = setting(1, NPROC_HELP, result=False)
     seed: int = setting(0, SEED_HELP)
 
     def __post_init__(self) -> None:
@@ -93,7 +96,7 @@ class GANConfig(Settings):
 
         if self.pool_model not in MODELS:
             raise ValueError(f"GANConfig.pool_model: unknown model {self.pool_model!r}; choose one of {', '.join(MODELS)}")
-        positive = ("z_dim", "steps", "n_critic", "batch_size", "pool_width", "pool_every", "checkpoint_every")
+        positive = ("z_dim", "steps", "n_critic", "batch_size", "pool_width", "pool_every", "checkpoint_every", "nproc")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GANConfig.{name} must be >= 1, got {getattr(self, name)}")

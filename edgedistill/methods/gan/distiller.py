@@ -52,21 +52,31 @@ class GANDistiller:
         from edgedistill.methods.gan.artifact import save_generator
         from edgedistill.methods.gan.loop import distill
 
+        from edgedistill import distributed
+
         refuse_existing(out)
         data, train, valid = training_splits(feat, inputs.split, inputs.valid_split)
+        distributed.setup(config.device)  # joins torchrun's group (a no-op in one process)
+        main = distributed.is_main()
         if inputs.input == "hubert":
+            if not main:
+                distributed.barrier()  # rank 0 computes and caches the SSL features; the others read its cache
             data = _hubert(data, feat, inputs, config.device)
+            if main:
+                distributed.barrier()
             train = data if inputs.split == "all" else data.by_split(inputs.split)
             valid = data.subset(data.split == inputs.valid_split) if inputs.valid_split and (
                 data.split == inputs.valid_split).any() else None
         checkpoint = inputs.checkpoint or out.with_name(out.name + ".ckpt")
         say(f"distilling {len(train)} clips ({train.n_classes} classes, features {train.config.shape}) with {config.arch}",
-            progress)
+            progress and main)
         gen = distill(train, config, progress=progress, valid=valid, checkpoint=checkpoint, resume=resume)
         data_bytes = int(train.x.shape[0] * train.x[0].nbytes)
-        path = save_generator(out, gen, seed=config.seed, extra={"train_split": inputs.split,
-                                                                 "train_feature_bytes": data_bytes})
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        path = out
+        if main:  # under torchrun every rank holds the same generator; rank 0 writes it
+            path = save_generator(out, gen, seed=config.seed, extra={"train_split": inputs.split,
+                                                                     "train_feature_bytes": data_bytes})
+            shutil.rmtree(checkpoint, ignore_errors=True)
         return {"out": str(path), "arch": config.arch, "steps": config.steps, "n_train": len(train),
                 "generator_bytes": gen.size_bytes(), "train_feature_bytes": data_bytes, **gen.metrics}
 

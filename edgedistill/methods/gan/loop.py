@@ -8,7 +8,19 @@ matching + lambda_sml * L_SML (classifier drawn from the checkpoint pool) + lamb
 (two noises per label). All randomness comes from torch's global generator, saved in the
 checkpoint, so a resumed run continues exactly where it stopped. The history records, besides
 the loss terms, the critic's aux CE on the real batch (`ac_real`): it has to fall well below
-ln C for the aux term to carry any class signal to the generator. Imports torch.
+ln C for the aux term to carry any class signal to the generator.
+
+Under torch.distributed (torchrun, `--nproc N`) the loop is data-parallel with the gradient-sum
+rule RFAD uses: every rank draws the same global batch, noise and interpolation weights from the
+same RNG stream (seeded alike, restored alike on resume) and computes the losses of its
+contiguous share of the rows, weighted by its share of the batch, so the ranks' gradients,
+summed by one all-reduce per update, are the gradient of the global batch's loss. The
+generator's batch-norm layers take their statistics over the global batch (RankBatchNorm on CPU,
+SyncBatchNorm on CUDA); feature matching compares the global batch's mean embeddings. The L_SML
+pool is trained once (classifier k by rank k % world) and broadcast, so every rank draws from
+the same checkpoints. Rank 0 alone writes the training state. Convolution biases that feed a
+batch norm (exact gradient zero) are frozen: Adam would step them on rounding noise alone, by the
+full learning rate, differently at every thread count or world size. Imports torch.
 """
 
 from __future__ import annotations
@@ -24,12 +36,12 @@ import torch.nn.functional as F
 
 from edgedistill.data.featureset import FeatureSet
 from edgedistill.methods.gan import losses
-from edgedistill.methods.gan.architectures import build, default_width, generator_bytes
+from edgedistill.methods.gan.architectures import batchnorm_cancelled, build, default_width, generator_bytes
 from edgedistill.methods.gan.artifact import TrainedGenerator, sample
 from edgedistill.methods.gan.config import GANConfig
 from edgedistill.progress import progress as Progress
 from edgedistill.methods.gan.pool import CheckpointPool, accuracy_and_uar, predict
-from edgedistill.runtime import resolve_device, seed_everything
+from edgedistill.runtime import seed_everything
 
 CHECKPOINT_FILE = "state.pt"
 
@@ -72,10 +84,18 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
     empty = [train.labels[c] for c in np.flatnonzero(train.class_counts() == 0)]
     if empty:
         raise ValueError(f"GAN distillation: class(es) {', '.join(empty)} have no training clips; every class needs some")
+    from edgedistill import distributed
+
     config, _, _ = size_generator(train, config)
-    device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = distributed.setup(config.device)
+    world, main = distributed.world_size(), distributed.is_main()
+    if config.batch_size < world:
+        raise ValueError(f"GAN batch_size {config.batch_size} is smaller than the {world} processes; "
+                         "each process needs at least one sample per step")
+    progress = progress and main
+    config = config.replace(nproc=world)
     seed_everything(config.seed)
     x = torch.as_tensor(np.asarray(train.x, dtype=np.float32)).to(device)
     y = torch.as_tensor(train.y).to(device)
@@ -86,6 +106,8 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
     critic.norm.set_stats(x.cpu())
     generator.to(device)
     critic.to(device)
+    for bias in batchnorm_cancelled(generator):  # zero exact gradient: no Adam steps on rounding noise
+        bias.requires_grad_(False)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
 
@@ -103,6 +125,7 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
         start, history, pool_checkpoints = int(saved["step"]), list(saved["history"]), saved["pool"]
+    distributed.barrier()  # every rank has read the state before rank 0 replaces it
     pool = None
     if config.lambda_sml > 0:
         pool_kwargs = {"width": config.pool_width}
@@ -119,64 +142,116 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
             torch.cuda.set_rng_state(saved["cuda_rng"])
 
     eye = torch.eye(n_classes, device=device)
+    batch = config.batch_size
+    # this rank's rows of every global batch, and its share of the batch (the weight of its row means)
+    rows = torch.as_tensor(distributed.shard(np.arange(batch)), device=device)
+    share = len(rows) / batch
+    net_g = _rank_synced(generator, device, world)
     bar = Progress(config.steps, "gan", start=start, enabled=progress).__enter__()
     for step in range(start, config.steps):
-        generator.train()
+        net_g.train()
         critic.train()
         for _ in range(config.n_critic):
-            index = torch.randint(len(x), (config.batch_size,), device=device)
+            # the global batch, noise and GP weights, drawn alike on every rank; this rank's rows of them
+            index = torch.randint(len(x), (batch,), device=device)
+            noise = torch.randn(batch, config.z_dim, device=device)
+            alpha = torch.rand(batch, device=device, dtype=x.dtype)
+            index, noise, alpha = index[rows], noise[rows], alpha[rows]
             real, labels = x[index], y[index]
             with torch.no_grad():
-                fake = generator(torch.randn(len(index), config.z_dim, device=device), eye[labels])
+                fake = net_g(noise, eye[labels])
             real_score, real_logits, _ = critic(real)
             fake_score, fake_logits, _ = critic(fake)
-            gp = losses.gradient_penalty(lambda v: critic(v)[0], real, fake)
+            gp = losses.gradient_penalty(lambda v: critic(v)[0], real, fake, alpha)
             ac_real = losses.auxiliary_ce(real_logits, labels)
             loss_d = (losses.wasserstein_critic(real_score, fake_score) + config.lambda_gp * gp
                       + config.lambda_ac * (ac_real + config.lambda_ac_fake * losses.auxiliary_ce(fake_logits, labels)))
             opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            (loss_d * share).backward()
+            distributed.all_reduce_grads_(critic.parameters())
             opt_d.step()
 
-        index = torch.randint(len(x), (config.batch_size,), device=device)
+        index = torch.randint(len(x), (batch,), device=device)
+        z1 = torch.randn(batch, config.z_dim, device=device)
+        index, z1 = index[rows], z1[rows]
         real, labels = x[index], y[index]
-        z1 = torch.randn(len(index), config.z_dim, device=device)
-        fake = generator(z1, eye[labels])
+        fake = net_g(z1, eye[labels])
         fake_score, fake_logits, fake_embedding = critic(fake)
         with torch.no_grad():
             _, _, real_embedding = critic(real)
-        terms = {"adv": losses.wasserstein_generator(fake_score), "ac": losses.auxiliary_ce(fake_logits, labels),
-                 "fm": losses.feature_matching(real_embedding, fake_embedding)}
-        loss_g = terms["adv"] + config.lambda_ac * terms["ac"] + config.lambda_fm * terms["fm"]
+        # row means: weighted by this rank's share; feature matching: on the global batch's mean embeddings,
+        # whose gradient reaches this rank's rows only (the other ranks' sums enter as constants)
+        real_mean, fake_mean = _global_means(real_embedding, fake_embedding, batch)
+        fm = losses.feature_matching(real_mean[None], fake_mean[None])
+        terms = {"adv": losses.wasserstein_generator(fake_score), "ac": losses.auxiliary_ce(fake_logits, labels)}
+        loss_rows = terms["adv"] + config.lambda_ac * terms["ac"]
         if pool is not None:
             classifier = pool.draw()
             terms["sml"] = losses.softmax_matching(classifier(real), classifier(fake), config.sml_temperature)
-            loss_g = loss_g + config.lambda_sml * terms["sml"]
+            loss_rows = loss_rows + config.lambda_sml * terms["sml"]
         if config.lambda_div > 0:
-            z2 = torch.randn_like(z1)
-            terms["div"] = losses.diversity(fake, generator(z2, eye[labels]), z1, z2, config.div_tau)
-            loss_g = loss_g + config.lambda_div * terms["div"]
+            z2 = torch.randn(batch, config.z_dim, device=device)[rows]
+            terms["div"] = losses.diversity(fake, net_g(z2, eye[labels]), z1, z2, config.div_tau)
+            loss_rows = loss_rows + config.lambda_div * terms["div"]
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        (loss_rows * share + config.lambda_fm * fm).backward()
+        distributed.all_reduce_grads_(generator.parameters())
         opt_g.step()
 
-        record = {"step": step + 1, "loss_d": loss_d.item(), "gp": gp.item(), "ac_real": ac_real.item(), "loss_g": loss_g.item(),
-                  **{k: v.item() for k, v in terms.items()}}
+        # the global batch's figures: row means summed over the ranks' shares (fm is global already)
+        names = ["loss_d", "gp", "ac_real", "adv", "ac", *[k for k in ("sml", "div") if k in terms]]
+        values = torch.stack([t.detach().double() * share for t in
+                              (loss_d, gp, ac_real, *[terms[k] for k in names[3:]])])
+        distributed.all_reduce_([values])
+        record = {"step": step + 1, **dict(zip(names, values.tolist()))}
+        record["fm"] = fm.item()
+        record["loss_g"] = (record["adv"] + config.lambda_ac * record["ac"] + config.lambda_fm * record["fm"]
+                            + config.lambda_sml * record.get("sml", 0.0) + config.lambda_div * record.get("div", 0.0))
+        record = {k: record[k] for k in ("step", "loss_d", "gp", "ac_real", "loss_g", "adv", "ac", "fm", "sml", "div")
+                  if k in record}
         if (step + 1) % max(1, config.steps // 50) == 0 or step + 1 == config.steps:
             history.append(record)
         bar.update(step + 1, **{k: v for k, v in record.items() if k in ("loss_d", "loss_g", "sml", "div")})
-        if state_path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
+        if main and state_path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
             _save_state(state_path, config, train, generator, critic, opt_g, opt_d, step + 1, history, pool, device)
     bar.__exit__(None, None, None)
 
+    if world > 1:  # back to plain batch-norm layers for saving, sampling and export
+        plain, _ = build(config.arch, **builder_kwargs)
+        plain.load_state_dict(net_g.state_dict())
+        generator = plain
     generator.eval().cpu()
     trained = TrainedGenerator(
         module=generator, arch=config.arch, builder_kwargs=builder_kwargs, labels=list(train.labels), config=train.config,
         class_prior=train.class_counts() / len(train), gan_config=config.to_dict(),
         source_manifest_hash=train.manifest_hash(), history=history,
     )
-    trained.metrics = _end_metrics(trained, critic.eval(), pool, valid, config.seed, device)
+    trained.metrics = _end_metrics(trained, critic.eval(), pool, valid, config.seed, device) if main else {}
+    trained.metrics["world_size"] = world
     return trained
+
+
+def _rank_synced(generator: torch.nn.Module, device: torch.device, world: int) -> torch.nn.Module:
+    """The generator itself in one process; under torch.distributed the same weights with batch-norm
+    statistics over the global batch (torch's SyncBatchNorm on CUDA, `RankBatchNorm` on CPU)."""
+    if world == 1:
+        return generator
+    if device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+    from edgedistill.models.rank_batchnorm import sync_batchnorm
+
+    return sync_batchnorm(generator)
+
+
+def _global_means(real: torch.Tensor, fake: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means over the global batch of this rank's rows `real` (no gradient) and `fake`: the other
+    ranks' row sums enter as constants, so `fake`'s mean carries the gradient of this rank's rows."""
+    from edgedistill import distributed
+
+    local_real, local_fake = real.detach().sum(0), fake.sum(0)
+    sums = torch.stack([local_real, local_fake.detach()])
+    distributed.all_reduce_([sums])
+    return sums[0] / batch, (local_fake + (sums[1] - local_fake.detach())) / batch
 
 
 def _end_metrics(trained: TrainedGenerator, critic: torch.nn.Module, pool: CheckpointPool | None,

@@ -82,9 +82,27 @@ class CheckpointPool:
     def train(cls, x: np.ndarray, y: np.ndarray, labels: list[str], *, model: str, model_kwargs: dict[str, Any],
               models: int, epochs: int, every: int, seed: int, device: torch.device,
               threads: int | None = None) -> "CheckpointPool":
-        """Train `models` classifiers on real data (seeds seed + 1000 + 100 k + cycle), keeping their snapshots."""
+        """Train `models` classifiers on real data (seeds seed + 1000 + 100 k + cycle), keeping their snapshots.
+
+        Under torch.distributed classifier k is trained once, by rank k % world alone (each model is
+        a single-process `train_model` run, so the same as in one process), and broadcast from
+        there: every rank ends with the same checkpoints, bit for bit.
+        """
+        from edgedistill import distributed
+
+        world, me = distributed.world_size(), distributed.rank()
+        cycles = epochs // every
+        template = build_model(model, len(labels), tuple(x.shape[1:]), **model_kwargs).state_dict()
+        trained: dict[int, list[dict]] = {}
+        for k in range(me, models, world):  # this rank's classifiers first, then the exchange
+            with distributed.local():
+                trained[k] = snapshot_states(model, model_kwargs, x, y, labels, epochs=epochs, every=every,
+                                             seed=seed + 1000 + 100 * k, device=str(device), threads=threads)
         checkpoints: list[dict] = []
         for k in range(models):
-            checkpoints += snapshot_states(model, model_kwargs, x, y, labels, epochs=epochs, every=every,
-                                           seed=seed + 1000 + 100 * k, device=str(device), threads=threads)
+            states = trained.get(k) or [{key: torch.empty_like(value) for key, value in template.items()}
+                                        for _ in range(cycles)]
+            for state in states:
+                distributed.broadcast_(state.values(), src=k % world, device=device)
+            checkpoints += states
         return cls(model, model_kwargs, len(labels), tuple(x.shape[1:]), checkpoints, device)
