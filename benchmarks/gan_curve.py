@@ -32,13 +32,12 @@ COLUMNS = ("step", "gan_train_s", "eval_s", "uar", "uar_std", "n", "downstream_t
            "pool_uar_on_generated", "loss_d", "loss_g", "finished_utc")
 
 
-def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callable) -> dict:
+def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callable, gan_config: Callable) -> dict:
     """Train (or continue) the curve run of `args` on `data` (a gan_distill.Split); returns the curve."""
     import torch
 
     from edgedistill.methods.gan.artifact import sample
     from edgedistill.methods.gan.loop import distill
-    from gan_distill import gan_config  # beside this script
 
     variant = args.variants[0]
     config = gan_config(args, variant).replace(checkpoint_every=args.curve)

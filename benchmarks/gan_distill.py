@@ -278,7 +278,7 @@ def main() -> None:
     if args.curve:
         from gan_curve import run_curve  # beside this script
 
-        run_curve(args, data, name, downstream)
+        run_curve(args, data, name, downstream, gan_config)
         return
     audio_bytes = sum((data.audio_root / p).stat().st_size for p in train.path)
     result = {

@@ -18,7 +18,7 @@ from edgedistill.cli.output import emit, log
 
 app = typer.Typer(help="On-device runtime (no torch): infer, listen, calibrate, bench, sample, train {krr,head,full}, learn.", no_args_is_help=True)
 
-Backend = Annotated[Optional[str], typer.Option("--backend", help="onnxruntime or litert (default: from the file type; .onnx preferred in a directory).")]
+Backend = opt.Backend
 Threads = opt.Threads
 AsJson = opt.Json
 

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgedistill.cli.device import AsJson, Backend, Threads  # defined before device.py imports this module
-from edgedistill.cli.options import Seed
+from edgedistill.cli.options import Backend, Seed, Threads
+from edgedistill.cli.options import Json as AsJson
 from edgedistill.cli.output import emit, log
 
 

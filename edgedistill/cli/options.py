@@ -37,6 +37,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instea
 Model = Annotated[str, typer.Option("--model", "-m", help="Classifier to train (see `edgedistill models`).")]
 ModelArg = Annotated[Optional[List[str]], typer.Option("--model-arg", help="Model builder argument key=value (repeatable), "
                                                        "e.g. width=16 or dropout=0.5.", show_default=False)]
+Backend = Annotated[Optional[str], typer.Option("--backend", help="onnxruntime or litert (default: from the file type; "
+                                                                 ".onnx preferred in a directory).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint; only settings that "
                                                       "cannot change the result (threads, device, cadences) may differ.")]
 
