@@ -86,6 +86,7 @@ def prepare(work: Path) -> None:
     import torch
 
     from edgedistill.export.api import export_generator_module, export_model, export_random_features
+    from edgedistill.data.synth import write_wav
     from edgedistill.export.bundle import BundleConfig, write_bundle
     from edgedistill.export.train_step import TrainStepConfig, export_train_step
     from edgedistill.methods.coreset import Coreset, save_coreset
@@ -136,22 +137,11 @@ def prepare(work: Path) -> None:
     wav_dir = art / "wavs"
     wav_dir.mkdir()
     for i in range(0, len(waves), 12):
-        _write_wav(wav_dir / f"clip{i:03d}_class{labels[i]}.wav", waves[i], fs.config.sample_rate)
+        write_wav(wav_dir / f"clip{i:03d}_class{labels[i]}.wav", waves[i], fs.config.sample_rate)
     pcm = np.clip(np.round(waves[::12] * 32768), -32768, 32767).astype("<i2")
     (art / "clips.pcm").write_bytes(pcm.tobytes())
     write_bundle(model, art / "bundle", config=BundleConfig(formats=("onnx",), epochs=5, batch_size=8, hidden1=16, hidden2=16))
     (art / "done").write_text("ok\n")
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    import wave
-
-    ints = np.round(np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(ints.tobytes())
 
 
 def run(work: Path, src: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgedistill.artifacts import Meta, file_sha256, read_meta, write_artifact
+from edgedistill.artifacts import Meta, check_output, file_sha256, read_meta, write_artifact
 from edgedistill.export.formats import FORMATS, check_supported, parse_formats
 from edgedistill.registry import Registry
 
@@ -130,12 +130,12 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
     """
     targets = config.targets()
     kind = read_meta(run).schema
-    from edgedistill.artifacts import check_output
-
-    check_output(out)
-    if "bundle" in targets and len(targets) > 1:
-        check_output(Path(out).with_name(f"{Path(out).name}.bundle"))
     formats = tuple(t for t in targets if t != "bundle")
+    # alone, the bundle is OUT; beside onnx/tflite files it is OUT.bundle next to the export folder
+    bundle_out = Path(out) if not formats else Path(out).with_name(f"{Path(out).name}.bundle")
+    check_output(out)
+    if "bundle" in targets and formats:
+        check_output(bundle_out)
     common = {"int8": config.int8, "tflite_int8": config.tflite_int8, "progress": progress}
     written: dict[str, Path] = {}
     if formats:
@@ -154,8 +154,6 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
     if "bundle" in targets:
         from edgedistill.export.bundle import BundleConfig, write_bundle
 
-        # alone, the bundle is OUT; beside onnx/tflite files it is OUT.bundle next to the export folder
-        bundle_out = Path(out) if not formats else Path(out).with_name(f"{Path(out).name}.bundle")
         chosen = tuple(f for f in formats if f in ("onnx", "tflite")) or ("onnx", "tflite")
         written["bundle"] = write_bundle(run, bundle_out, config=BundleConfig(formats=chosen, int8=config.int8 or not formats),
                                          progress=progress)

@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgedistill.artifacts import ArtifactError, Meta, check_output, file_sha256, read_meta, write_artifact, write_json_atomic
+from edgedistill.config import SEED_HELP, Settings, setting
 
 SCHEMA = "edgedistill.bundle"
 BUNDLE_FILE = "bundle.json"
@@ -53,7 +54,7 @@ class BundleError(ValueError):
 
 
 @dataclass(frozen=True)
-class BundleConfig:
+class BundleConfig(Settings):
     """What goes into a bundle and the on-device training loop it describes.
 
     formats: "onnx" (always; ORT files are converted from it) and optionally "tflite".
@@ -62,17 +63,17 @@ class BundleConfig:
     hidden2, kernel: the device-trainable net. threshold: default detection probability per class.
     """
 
-    formats: tuple[str, ...] = BUNDLE_FORMATS
-    int8: bool = True
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    hidden1: int = 32
-    hidden2: int = 32
-    kernel: int = 3
-    threshold: float = 0.5
+    formats: tuple[str, ...] = setting(BUNDLE_FORMATS, "onnx (ORT files are always converted from it) and optionally tflite.")
+    int8: bool = setting(True, "Also int8 feature classifiers, calibrated on the coreset.")
+    epochs: int = setting(30, "Epochs of the on-device training loop the bundle describes.")
+    batch_size: int = setting(32, "Batch size of that loop.")
+    lr: float = setting(3e-3, "Adam learning rate of that loop.")
+    weight_decay: float = setting(0.0, "L2 weight decay of that loop.")
+    seed: int = setting(0, SEED_HELP)
+    hidden1: int = setting(32, "Channels of the device-trainable net's first block.")
+    hidden2: int = setting(32, "Channels of its second block.")
+    kernel: int = setting(3, "Its convolution kernel size.")
+    threshold: float = setting(0.5, "Default detection probability per class (thresholds.json).")
 
     def __post_init__(self) -> None:
         formats = tuple(self.formats)
@@ -85,7 +86,7 @@ class BundleConfig:
         if not 0.0 < self.threshold <= 1.0:
             raise BundleError(f"bundle threshold must be in (0, 1], got {self.threshold}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # as written into the bundle's meta.json (no "type" key)
         return asdict(self)
 
 

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from edgedistill.cli import options as opt
 from edgedistill.cli.output import emit, log
+from edgedistill.export.bundle import BundleConfig
 from edgedistill.export.config import ExportConfig
 
 RUN_COMMAND = "run"
@@ -95,24 +96,18 @@ def _report(path: Path, as_json: bool) -> None:
 
 
 @app.command("bundle")
+@opt.config_options(panel="Bundle settings", config=BundleConfig)
 def bundle(
     run: Annotated[Path, typer.Argument(help="A model artifact trained on a coreset (from `edgedistill train --coreset`) or "
                                             "a quickstart run folder.", show_default=False)],
     out: opt.Out,
     coreset: Annotated[Optional[Path], typer.Option(help="Coreset to ship (default: the one the model was trained on).")] = None,
-    formats: Annotated[str, typer.Option(help="onnx (ORT files are always converted from it) and optionally tflite.")] = "onnx,tflite",
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also int8 feature classifiers, calibrated on the coreset.")] = True,
-    epochs: Annotated[int, typer.Option(help="Epochs of the on-device training loop the bundle describes.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Batch size of that loop.")] = 32,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of that loop.")] = 3e-3,
     seed: opt.Seed = 0,
     as_json: opt.Json = False,
+    config: Any = None,
 ) -> None:
     """Write a device bundle an Android app (or any ONNX Runtime / LiteRT user) ships: models in ONNX, ORT format
     and TFLite, train-step graph, coreset arrays and bundle.json describing all of it."""
-    from edgedistill.export.bundle import BundleConfig
-
-    config = BundleConfig(formats=tuple(opt.csv(formats)), int8=int8, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     _write_bundle(run, out, coreset, config, as_json)
 
 

@@ -138,8 +138,7 @@ def config_options(panel: str | None = None, skip: dict[str, tuple[str, ...]] | 
                    else p for p in ordered]
         wrapper.__signature__ = inspect.Signature(ordered)
         wrapper.__annotations__ = {p.name: p.annotation for p in ordered}
-        wrapper.__wrapped__ = None
-        del wrapper.__wrapped__
+        del wrapper.__wrapped__  # typer must read the generated signature, not the function's own
         wrapper.config_fields = {arg: cls for arg, (cls, _, _) in plan.items()}
         return wrapper
 

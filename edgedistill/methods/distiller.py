@@ -38,10 +38,15 @@ def refuse_existing(out: Path) -> None:
 
 
 def training_splits(feat: Path, split: str = "train", valid_split: str = "valid"):
-    """(train, valid or None) of a feature cache; `split` 'all' takes every clip."""
+    """(data, train, valid or None) of a feature cache; `split` 'all' takes every clip."""
     from edgedistill.data.featureset import FeatureSet
 
     data = FeatureSet.load(feat)
+    return (data, *split_train_valid(data, split, valid_split))
+
+
+def split_train_valid(data, split: str = "train", valid_split: str = "valid"):
+    """(train, valid or None) of a loaded feature set; `split` 'all' takes every clip."""
     train = data if split == "all" else data.by_split(split)
     valid = data.subset(data.split == valid_split) if valid_split and (data.split == valid_split).any() else None
-    return data, train, valid
+    return train, valid

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgedistill.data.featureset import FeatureSet
+from edgedistill.data.mapped import MappedRows
 from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
 from edgedistill.progress import progress as Progress
@@ -138,6 +139,8 @@ def check_input(train: FeatureSet, config: RFADConfig) -> None:
         small = train.labels[int(counts.argmin())]
         raise ValueError(f"--ipc {config.ipc} exceeds the smallest class ({small!r}: {counts.min()} samples) with "
                          "real initialisation; lower --ipc or use --init noise")
+    if isinstance(train.x, MappedRows):
+        return  # rows read from a feature cache: FeatureSet.load scanned them for NaN already (naming the file)
     for start in range(0, len(train), 256):  # 256 clips at a time: memory does not grow with the set
         if not np.isfinite(np.asarray(train.x[start:start + 256])).all():
             raise ValueError("training features contain NaN or infinite values; re-extract or drop those clips")

@@ -37,6 +37,18 @@ def test_cli_help_and_presets_without_torch():
     assert '"kws"' in proc.stdout
 
 
+def run_cli_blocked(*args: str) -> subprocess.CompletedProcess:
+    """`edgedistill ARGS` with torch blocked; the process fails if torch got imported anyway."""
+    return run_blocked("""
+        from edgedistill.cli.main import main
+        sys.argv = ['edgedistill', *sys.argv[1:]]
+        try:
+            main()
+        finally:
+            assert sys.modules.get('torch') is None
+    """, *args)
+
+
 def test_blocking_really_blocks():
     proc = run_blocked("import torch")
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr or "ImportError" in proc.stderr
@@ -75,14 +87,7 @@ def test_device_commands_run_with_torch_blocked(tmp_path, classifier_export, cla
         ["device", "infer", str(tmp_path / "f"), str(paths[0]), "--json"],
     ]
     for args in commands:
-        proc = run_blocked("""
-            from edgedistill.cli.main import main
-            sys.argv = ['edgedistill', *sys.argv[1:]]
-            try:
-                main()
-            finally:
-                assert sys.modules.get('torch') is None
-        """, *args)
+        proc = run_cli_blocked(*args)
         assert proc.returncode == 0, (args, proc.stderr[-2000:])
         if "--json" in args:
             json.loads(proc.stdout)
@@ -123,14 +128,7 @@ def test_listen_calibrate_learn_run_with_torch_blocked(tmp_path, random_features
         ["device", "listen", str(classifier_tflite), str(stream), "--json"],
     ]
     for args in commands:
-        proc = run_blocked("""
-            from edgedistill.cli.main import main
-            sys.argv = ['edgedistill', *sys.argv[1:]]
-            try:
-                main()
-            finally:
-                assert sys.modules.get('torch') is None
-        """, *args)
+        proc = run_cli_blocked(*args)
         assert proc.returncode == 0, (args, proc.stderr[-2000:])
         lines = proc.stdout.strip().splitlines()
         json.loads(lines[-1])

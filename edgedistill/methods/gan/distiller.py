@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.config import Settings, setting
-from edgedistill.methods.distiller import refuse_existing, training_splits
+from edgedistill.methods.distiller import refuse_existing, split_train_valid, training_splits
 from edgedistill.methods.gan.config import GANConfig
 from edgedistill.progress import say
 
@@ -64,9 +64,7 @@ class GANDistiller:
             data = _hubert(data, feat, inputs, config.device)
             if main:
                 distributed.barrier()
-            train = data if inputs.split == "all" else data.by_split(inputs.split)
-            valid = data.subset(data.split == inputs.valid_split) if inputs.valid_split and (
-                data.split == inputs.valid_split).any() else None
+            train, valid = split_train_valid(data, inputs.split, inputs.valid_split)
         checkpoint = inputs.checkpoint or out.with_name(out.name + ".ckpt")
         say(f"distilling {len(train)} clips ({train.n_classes} classes, features {train.config.shape}) with {config.arch}",
             progress and main)
