@@ -154,7 +154,7 @@ def check_output(out: str | os.PathLike, schema: str | None = None, force: bool 
         what = f"an {existing} artifact" if existing else ("a folder that is not an edgedistill artifact" if out.is_dir()
                                                            else "a file")
         if force and schema is not None:
-            raise ArtifactError(f"--out {out} holds {what}; --force only replaces a {schema} artifact: choose another --out")
+            raise ArtifactError(f"--out {out} holds {what}; --force only replaces an {schema} artifact: choose another --out")
         raise ArtifactError(f"--out {out} already exists ({what}); outputs are never overwritten: choose a new --out path")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:

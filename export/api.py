@@ -134,8 +134,12 @@ def export_artifact(run: str | os.PathLike, out: str | os.PathLike, config, *, c
     # alone, the bundle is OUT; beside onnx/tflite files it is OUT.bundle next to the export folder
     bundle_out = Path(out) if not formats else Path(out).with_name(f"{Path(out).name}.bundle")
     check_output(out)
-    if "bundle" in targets and formats:
-        check_output(bundle_out)
+    if "bundle" in targets:
+        from edgedistill.export.bundle import resolve_run
+
+        resolve_run(run)  # a model without its coreset is refused before any file is written
+        if formats:
+            check_output(bundle_out)
     common = {"int8": config.int8, "tflite_int8": config.tflite_int8, "progress": progress}
     written: dict[str, Path] = {}
     if formats:

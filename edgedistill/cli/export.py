@@ -23,10 +23,11 @@ RUN_COMMAND = "run"
 
 
 class _RunByDefault(TyperGroup):
-    """`export RUN ...` is `export run RUN ...`: any first word that is not a sub-command is RUN."""
+    """`export RUN ...` is `export run RUN ...`: a first word that is not a sub-command, or that names an artifact
+    folder (one called `run` or `formats` included), is RUN."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and not args[0].startswith("-") and (args[0] not in self.commands or Path(args[0], "meta.json").is_file()):
             args = [RUN_COMMAND, *args]
         return super().parse_args(ctx, args)
 
