@@ -11,18 +11,24 @@ and writes a new device model with the union of the classes (old classes first, 
 atomically, to `out`; the old model is never touched.
 
 Per mode:
-  krr:  closed form, the new clips are rows added to the replay rows; K is refitted over the union
-        with the model's random-feature nets and ridge (every mode starts from the old model's
-        training settings; explicit options override them). No replay = a fit on the new clips alone.
+  krr:  closed form, the new clips are rows added to the replay rows, each new class's clips repeated
+        to `new_weight` (default 2) times the replay's mean class size; K is refitted over the union
+        with the model's random-feature nets. Every mode starts from the old model's training
+        settings (explicit options override them), except that adding a class refits krr with ridge
+        0.1 (ADD_CLASS_DEFAULTS): at the old model's 1e-4 the fit interpolates every row and the new
+        rows' weight has no effect. No replay = a fit on the new clips alone.
   head: the trained head is the starting point (a new class gets a fresh, small output column;
         standardisation kept) and is trained with Adam on replay + new clips, the new clips
-        repeated to the replay's mean class size so a handful of clips weighs like a class. When
-        a class is added, only its output column learns by default (`freeze_old`): the old
-        classes' logits cannot drift, and the replay clips are the new column's negatives.
-        Without a new class (speaker adaptation) the whole head is fine-tuned.
+        repeated to `new_weight` (default 1) times the replay's mean class size. When a class is
+        added, only its output column learns by default (`freeze_old`): the old classes' logits
+        cannot drift, and the replay clips are the new column's negatives. Without a new class
+        (speaker adaptation) the whole head is fine-tuned.
   full: the same warm start (whole network, old per-band normalisation kept) through a train-step
         graph built on the host for the new label set (`edgedistill device build-step --labels
-        old...,new`), passed as `step`.
+        old...,new`), passed as `step`; replay + new clips balanced as in head.
+
+Why the new class is not kept off the old classes' clips better: see the notes of
+benchmarks/results/device_learn.md (the trunks trained without the word do not separate it).
 
 numpy + onnxruntime / LiteRT only: must not import torch or the host package.
 """
@@ -45,6 +51,9 @@ from edgedistill.device.runtime import load_session
 from edgedistill.device.sample import sample as sample_generator
 from edgedistill.device.train import make_config
 from edgedistill.device.trainset import Labelled, load_labelled
+
+NEW_WEIGHT = {"krr": 2.0, "head": 1.0, "full": 1.0}  # a new class's clips weigh like this many replay classes
+ADD_CLASS_DEFAULTS = {"krr": {"reg": 0.1}}  # measured in benchmarks/device_learn.py (see module doc)
 
 
 def load_replay(replay: str | Path | None, labels: list[str], config, ppc: int | None, seed: int,
@@ -79,7 +88,7 @@ def per_class_subset(data: Labelled, ppc: int, seed: int) -> Labelled:
 
 def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | Path | None = None, replay_ppc: int | None = None,
           step: str | Path | None = None, options: dict[str, Any] | None = None, freeze_old: bool = True,
-          eval_data: str | Path | None = None,
+          new_weight: float | None = None, eval_data: str | Path | None = None,
           eval_split: str | None = None, backend: str | None = None, threads: int | None = 1,
           log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Personalise a device model (see module doc). Returns (new model path, summary)."""
@@ -90,16 +99,22 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
     mode = meta.extra.get("mode")
     if mode not in ("krr", "head", "full"):
         raise ArtifactError(f"{model}: unknown device-model mode {mode!r}")
-    stored = {k: v for k, v in meta.method.items() if k != "name"}  # the old model's settings are the defaults
-    options = {**stored, **{k: v for k, v in (options or {}).items() if v is not None}}
-    seed = int(options.get("seed", 0) or 0)
-    config = make_config(mode, options)
+    new_weight = NEW_WEIGHT[mode] if new_weight is None else float(new_weight)
+    if not new_weight > 0:
+        raise ValueError(f"learn: new_weight must be > 0, got {new_weight}")
     features = feature_config_of(meta, model)
     old_labels = list(meta.labels)
     t0 = time.perf_counter()
     user = load_labelled(new, features)
     labels = old_labels + [name for name in user.labels if name not in old_labels]
     user = user.aligned_to(labels)
+    adds_class = len(labels) > len(old_labels)
+    freezes = freeze_old and adds_class and mode == "head"
+    stored = {k: v for k, v in meta.method.items() if k != "name"}  # the old model's settings are the defaults
+    learn_defaults = ADD_CLASS_DEFAULTS.get(mode, {}) if adds_class else {}
+    options = {**stored, **learn_defaults, **{k: v for k, v in (options or {}).items() if v is not None}}
+    seed = int(options.get("seed", 0) or 0)
+    config = make_config(mode, options)
     old_replay = load_replay(replay, old_labels, features, replay_ppc, seed, backend, threads)
     load_seconds = time.perf_counter() - t0
     log(f"learn {mode}: {len(user.y)} new clips ({', '.join(user.labels[c] for c in np.unique(user.y))}), "
@@ -112,8 +127,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
     start = time.perf_counter()
     if mode == "krr":
         session = load_graph(model, meta, "features", backend, threads)
-        x = np.concatenate([replay_x, user.x])
-        y = np.concatenate([replay_y, user.y])
+        x, y = _balanced(replay_x, replay_y, user.x, user.y, new_weight)
         targets = krr.regression_targets(y, n_classes)
         if old_replay is not None and old_replay.y_soft is not None:
             targets[: len(replay_y)] = _widen_soft(old_replay.y_soft, n_classes)
@@ -124,10 +138,10 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
         history: list[float] = []
     elif mode == "head":
         session = load_graph(model, meta, "backbone", backend, threads)
-        x, y = _balanced(replay_x, replay_y, user.x, user.y)
+        x, y = _balanced(replay_x, replay_y, user.x, user.y, new_weight)
         init = _widen_head(load_params(model), n_classes, seed)
         trainable = None
-        if freeze_old and n_classes > len(old_labels):  # only the new classes' output weights move: old logits stay as they were
+        if freezes:  # only the new classes' output weights move: old logits stay as they were
             trainable = {k: np.zeros_like(v) for k, v in init.items() if k not in ("mean", "std")}
             trainable["w"][:, len(old_labels):] = 1.0
             trainable["b"][len(old_labels):] = 1.0
@@ -145,7 +159,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
         session = load_session(step_dir / "train_step.onnx", backend, threads)
         old_params = load_params(model)
         init = _widen_full(old_params["params"], meta.method, step_meta.extra.get("param_shapes"), len(old_labels), n_classes, seed)
-        x, y = _balanced(replay_x, replay_y, user.x, user.y)
+        x, y = _balanced(replay_x, replay_y, user.x, user.y, new_weight)
         targets = np.eye(n_classes, dtype=np.float32)[y]
         # the old model's input normalisation stays: its weights were learned on it
         params, history = full.train_full(session, init, x, targets, config, stats=(old_params["mean"], old_params["std"]))
@@ -167,7 +181,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
                                     "history": history, **({"detector": meta.extra["detector"]} if "detector" in meta.extra else {})})
     summary = {"mode": mode, "out": str(path), "labels": labels, "new_classes": new_classes, "n_new": int(len(user.y)),
                "n_replay": int(len(replay_y)), "replay": str(replay) if replay else None, "backend": session.backend,
-               **({"freeze_old": freeze_old} if mode == "head" else {}),
+               "new_weight": new_weight, **({"freeze_old": freeze_old} if mode == "head" else {}),
                "peak_rss_mb": round(peak_rss_mb, 1), **metrics}
     return path, summary
 
@@ -192,11 +206,12 @@ def score_old_new(old: Predictor, new: Predictor, eval_data: str | Path, split: 
     return result
 
 
-def _balanced(replay_x: np.ndarray, replay_y: np.ndarray, new_x: np.ndarray, new_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Replay + new clips, each new class's clips repeated to about the replay's mean class size."""
+def _balanced(replay_x: np.ndarray, replay_y: np.ndarray, new_x: np.ndarray, new_y: np.ndarray,
+              weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Replay (first) + new clips, each new class's clips repeated to about `weight` x the replay's mean class size."""
     if len(replay_y) == 0:
         return new_x, new_y
-    target = int(np.ceil(len(replay_y) / len(np.unique(replay_y))))
+    target = int(np.ceil(weight * len(replay_y) / len(np.unique(replay_y))))
     xs, ys = [replay_x], [replay_y]
     for c in np.unique(new_y):
         idx = np.flatnonzero(new_y == c)

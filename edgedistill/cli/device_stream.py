@@ -105,9 +105,10 @@ def register(app: typer.Typer) -> None:
         step: Annotated[Optional[Path], typer.Option("--step", help="full mode: train-step export for the new label set (`device build-step`).")] = None,
         eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Held-out labelled data (WAV class folders or a feature set) scored before and after.")] = None,
         eval_split: Annotated[Optional[str], typer.Option("--eval-split", help="Split of a feature set --eval.")] = None,
-        reg: Annotated[Optional[float], typer.Option("--reg", help="krr: ridge relative to mean(diag K) [1e-4].")] = None,
-        epochs: Annotated[Optional[int], typer.Option("--epochs", help="head/full: epochs [100 / 30].")] = None,
-        lr: Annotated[Optional[float], typer.Option("--lr", help="head/full: Adam learning rate [1e-2 / 3e-3].")] = None,
+        reg: Annotated[Optional[float], typer.Option("--reg", help="krr: ridge relative to mean(diag K) [0.1 when a class is added, else the model's].")] = None,
+        epochs: Annotated[Optional[int], typer.Option("--epochs", help="head/full: epochs [the model's: 100 / 30].")] = None,
+        lr: Annotated[Optional[float], typer.Option("--lr", help="head/full: Adam learning rate [the model's: 1e-2 / 3e-3].")] = None,
+        new_weight: Annotated[Optional[float], typer.Option("--new-weight", help="How many replay classes a new class's clips weigh (they are repeated to that size) [krr 2, head/full 1].")] = None,
         seed: Seed = 0,
         freeze_old: Annotated[bool, typer.Option("--freeze-old/--train-all", help="head: when a class is added, train only its output column (old logits kept) or the whole head.")] = True,
         backend: Backend = None,
@@ -126,6 +127,6 @@ def register(app: typer.Typer) -> None:
             raise ValueError(f"--{wrong[0]} does not apply to a {mode} model (it takes {', '.join('--' + a for a in allowed) or 'none'})")
         options = {k: v for k, v in given.items() if v is not None and k in allowed}
         path, summary = run_learn(model, new, out, replay=replay, replay_ppc=replay_ppc, step=step, options=options,
-                                  freeze_old=freeze_old, eval_data=eval_data, eval_split=eval_split, backend=backend, threads=threads,
+                                  freeze_old=freeze_old, new_weight=new_weight, eval_data=eval_data, eval_split=eval_split, backend=backend, threads=threads,
                                   log=lambda m: log.print(m, highlight=False))
         emit(summary, as_json, title=f"Device learning ({summary['mode']}) -> {path}")

@@ -50,6 +50,8 @@ def test_krr_learns_a_new_word_without_forgetting(tmp_path, split_toy, random_fe
     assert replayed["labels"] == ["class0", "class1", "class2", "class3"] and replayed["new_classes"] == ["class3"]
     assert replayed["old_class_drop_points"] <= MAX_OLD_DROP_POINTS
     assert replayed["new_class_accuracy"] >= MIN_NEW_ACCURACY
+    method = json.loads((tmp_path / "new" / "meta.json").read_text())["method"]
+    assert replayed["new_weight"] == 2.0 and method["reg"] == 0.1  # adding a class: the new clips weigh 2 classes, ridge 0.1
     alone = learn_json([old, split_toy["new"], "--out", tmp_path / "alone", *common])
     assert alone["old_class_accuracy_after"] < 0.5 and alone["n_replay"] == 0  # forgetting without replay
     assert (old / "meta.json").read_bytes() == before  # the old model stays as it was
