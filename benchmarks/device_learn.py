@@ -35,6 +35,7 @@ EXE = str(Path(sys.executable).parent / "edgedistill")
 ONE_CORE = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 OLD = ["yes", "no", "up", "down", "left", "right"]
 UNKNOWN = ["on", "off", "go"]
+NOTES = "## Notes"
 
 
 def cli(*args) -> dict:
@@ -173,21 +174,23 @@ def main() -> None:
         order = rng.permutation(len(stop))
         for k in (3, 5, 10):
             new = link_folder(runs_dir / f"new_s{seed}_k{k}", {"stop": [stop[i] for i in order[:k]]})
+            own = link_folder(runs_dir / f"own_s{seed}_k{k}", {"stop": [stop[i] for i in order[k:]]}) if k < len(stop) else None
             for mode, model in models.items():
                 for name, args in replays.items():
                     if args is None:
                         continue
                     extra = ["--seed", seed] if mode != "krr" else []
                     extra += ["--step", work / "step9"] if mode == "full" else []
-                    res = cli("device", "learn", model, new, *args, *extra, "--eval", evaluation, "--eval-split", "test",
-                              "--out", runs_dir / f"{mode}_{name.replace(' ', '_')}_s{seed}_k{k}")
+                    out = runs_dir / f"{mode}_{name.replace(' ', '_')}_s{seed}_k{k}"
+                    res = cli("device", "learn", model, new, *args, *extra, "--eval", evaluation, "--eval-split", "test", "--out", out)
                     table.append({"mode": mode, "replay": name, "clips": k, "seed": seed, "speaker": speaker,
                                   "old_before": res["old_class_accuracy_before"], "old_after": res["old_class_accuracy_after"],
                                   "old_drop_points": res["old_class_drop_points"], "new_acc": res["new_class_accuracy"],
                                   "new_vs_ceiling": res["new_class_accuracy"] / max(ceiling[mode]["new_class_accuracy"], 1e-9),
                                   "train_s": res["train_seconds"], "load_s": res["load_seconds"],
                                   "learn_s": res["train_seconds"] + res["load_seconds"], "process_s": res["process_wall_s"],
-                                  "peak_rss_mb": res["process_peak_rss_mb"], "n_replay": res["n_replay"]})
+                                  "peak_rss_mb": res["process_peak_rss_mb"], "n_replay": res["n_replay"],
+                                  "own_acc": own_accuracy(out, own) if own else None})
                     print(json.dumps(table[-1]), flush=True)
     adaptation = speaker_adaptation(work, rows, models, runs_dir)
     if opts.append:
@@ -195,6 +198,16 @@ def main() -> None:
         table, adaptation = stored["runs"] + table, stored["speaker_adaptation"] + adaptation
         ceiling = {**stored["ceiling"], **ceiling}
     write_results(results, table, ceiling, adaptation, opts.seeds)
+
+
+def own_accuracy(model: Path, folder: Path) -> float:
+    """Share of the user's other clips of the new word (not learned from) that the learned model calls that word."""
+    from edgedistill.device.predictor import load_predictor
+    from edgedistill.device.trainset import load_labelled
+
+    predictor = load_predictor(model)
+    data = load_labelled(folder, predictor.feature_config).aligned_to(predictor.labels)
+    return float(np.mean(predictor.logits(data.x).argmax(1) == data.y))
 
 
 def speaker_adaptation(work: Path, rows: list[dict], models: dict[str, Path], runs_dir: Path) -> list[dict]:
@@ -241,10 +254,11 @@ def write_results(results: Path, table: list[dict], ceiling: dict, adaptation: l
              "`drop` = old-class accuracy before − after, in points; `new / ceiling` = new-class accuracy relative to the "
              "retrain on all real training clips of all 9 classes (same mode). `head` learns with the default `--freeze-old` "
              "(only the new class's output column trains; replay clips are its negatives). `learn s` = reading the user's WAVs and the replay "
-             "source + training (what the device spends); `process s` = the whole `device learn` process (Python start, imports, "
+             "source + training (what the device spends); `own %` = the user's other clips of `stop` (the same speaker, not learned from: "
+             "7 / 5 / none for 3 / 5 / 10 clips) recognised as `stop`; `process s` = the whole `device learn` process (Python start, imports, "
              "scoring the old and new model on the evaluation clips, writing the model); peak RSS of that process.", "",
-             "| mode | replay | clips | old before % | old after % | drop (points) | new class % | new / ceiling | learn s | process s | peak RSS MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| mode | replay | clips | old before % | old after % | drop (points) | new class % | new / ceiling | own % | learn s | process s | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({(r["mode"], r["replay"], r["clips"]) for r in table}, key=lambda t: (["head", "full", "krr"].index(t[0]), ["coreset", "generator", "random real", "none"].index(t[1]), t[2]))
     for mode, replay, k in keys:
         group = [r for r in table if (r["mode"], r["replay"], r["clips"]) == (mode, replay, k)]
@@ -252,7 +266,7 @@ def write_results(results: Path, table: list[dict], ceiling: dict, adaptation: l
             v = np.array([r[key] for r in group]) * scale
             return f"{fmt.format(v.mean())} ± {fmt.format(v.std())}"
         lines.append(f"| {mode} | {replay} | {k} | {ms('old_before')} | {ms('old_after')} | {ms('old_drop_points', 1.0)} | {ms('new_acc')} | "
-                     f"{ms('new_vs_ceiling', 1.0, '{:.2f}')} | {ms('learn_s', 1.0, '{:.2f}')} | {ms('process_s', 1.0, '{:.1f}')} | {np.max([r['peak_rss_mb'] for r in group]):.0f} |")
+                     f"{ms('new_vs_ceiling', 1.0, '{:.2f}')} | {ms('own_acc') if group[0].get('own_acc') is not None else '—'} | {ms('learn_s', 1.0, '{:.2f}')} | {ms('process_s', 1.0, '{:.1f}')} | {np.max([r['peak_rss_mb'] for r in group]):.0f} |")
     lines += ["", "Ceiling (retrain on all real training clips, 9 classes, same mode):", "",
               "| mode | old classes % | new class % |", "|---|---:|---:|"]
     for mode, c in ceiling.items():
@@ -262,7 +276,10 @@ def write_results(results: Path, table: list[dict], ceiling: dict, adaptation: l
                   "| mode | speaker | eval clips | before % | after % | learn s | peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|"]
         for r in adaptation:
             lines.append(f"| {r['mode']} | {r['speaker']} | {r['n_eval']} | {100 * r['before']:.1f} | {100 * r['after']:.1f} | {r['train_s']:.2f} | {r['peak_rss_mb']:.0f} |")
-    (results / "device_learn.md").write_text("\n".join(lines) + "\n")
+    md = results / "device_learn.md"
+    kept = md.read_text().split(NOTES, 1) if md.exists() else []
+    notes = NOTES + kept[1] if len(kept) == 2 else ""  # the hand-written notes section survives a rerun
+    md.write_text("\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
     plot(results, table)
 
 
