@@ -1,6 +1,7 @@
 """`device learn`: a new class is learned from a few clips while replay keeps the old classes (krr, head, full)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -107,3 +108,32 @@ def test_learn_refuses_bad_input(tmp_path, split_toy, random_features_export, to
     epochs = runner.invoke(app, ["device", "learn", str(old), str(split_toy["new"]), "--epochs", "3", "--out", str(tmp_path / "c")])
     assert epochs.exit_code != 0 and "does not apply" in str(epochs.exception)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.fixture(scope="module")
+def distilled_replay(tmp_path_factory, toy_featureset):
+    """An RFAD coreset (5 per class, small nets, 20 steps) of the old classes 0-2: the replay the device carries."""
+    pytest.importorskip("torch")
+    from edgedistill.methods.coreset import save_coreset
+    from edgedistill.methods.rfad import RFADConfig, distill
+
+    train = toy_featureset.by_split("train")
+    old = replace(train.subset(train.y < 3), labels=train.labels[:3])
+    config = RFADConfig(ipc=5, steps=20, init="real", n_nets=2, width=4, n_features=32, batch_size=32, threads=1, device="cpu", seed=0)
+    coreset = distill(old, config, progress=False)
+    return save_coreset(tmp_path_factory.mktemp("replay") / "coreset", coreset, config.to_dict(), 0, None)
+
+
+@pytest.mark.parametrize("mode", ["krr", "head"])
+def test_no_forgetting_with_distilled_coreset_replay(mode, tmp_path, split_toy, distilled_replay, random_features_export,
+                                                     backbone_export, toy_features_dir):
+    """The learn defaults (no options) add class3 from 5 clips while an RFAD coreset keeps classes 0-2 within the bound."""
+    from edgedistill.device.train import train
+
+    graph = random_features_export if mode == "krr" else backbone_export
+    old, _ = train(mode, graph, split_toy["old_train"], tmp_path / "old", options={"epochs": 60} if mode == "head" else None)
+    result = learn_json([old, split_toy["new"], "--replay", distilled_replay, "--eval", toy_features_dir, "--eval-split", "test",
+                         "--out", tmp_path / "new"])
+    assert result["n_replay"] == 15 and result["new_classes"] == ["class3"]
+    assert result["old_class_drop_points"] <= MAX_OLD_DROP_POINTS
+    assert result["new_class_accuracy"] >= MIN_NEW_ACCURACY
