@@ -61,8 +61,9 @@ def train_step(session: Session, params: np.ndarray, m: np.ndarray, v: np.ndarra
     """One Adam step through the graph: returns (loss before the update, params, m, v)."""
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     # A parameter whose gradient is exactly 0 on every step so far (a ReLU channel dead on the batch, common in a
-    # trained net) has m = v = 0, and the exported Adam update then gives 0/0 = NaN: a floor far below any real
-    # second moment keeps its update at 0 and changes no other one.
+    # trained net) has m = v = 0; train-step graphs exported before export/train_step.py kept Adam's eps lost it
+    # and give 0/0 = NaN there: a floor far below any real second moment keeps such a graph's update at 0 and
+    # changes no other one (a graph with eps is unaffected).
     v = np.maximum(v, np.float32(V_FLOOR))
     out = session.run_named({"x": f32(x), "y": f32(targets), "mean": f32(mean), "std": f32(std), "lr": f32([lr]),
                              "step": f32([step]), "weight_decay": f32([weight_decay]), "params": params, "m": m, "v": v})

@@ -170,7 +170,10 @@ class TrainStep(nn.Module):
         v = cfg.beta2 * v + (1.0 - cfg.beta2) * g * g
         correction1 = 1.0 - torch.pow(torch.full_like(step, cfg.beta1), step)
         correction2 = 1.0 - torch.pow(torch.full_like(step, cfg.beta2), step)
-        update = (m / correction1) / (torch.sqrt(v / correction2) + cfg.eps)
+        # eps as a tensor, not a literal: torch.onnx's optimizer drops `+ 1e-8` (a constant it takes for 0), which left
+        # 0 / 0 = NaN for every parameter whose gradient has been exactly 0 so far (a dead ReLU channel)
+        eps = torch.full_like(step, cfg.eps)
+        update = (m / correction1) / (torch.sqrt(v / correction2) + eps)
         return loss, params - lr * update, m, v
 
 

@@ -98,3 +98,24 @@ def test_forward_graph_matches_reference(step_artifact):
     with torch.no_grad():
         expected = reference_logits(unflatten(torch.from_numpy(init), shapes), torch.from_numpy(x) / 2.0, CONFIG.kernel)
     np.testing.assert_allclose(logits, expected.numpy(), atol=1e-5)
+
+
+def test_zero_gradient_parameters_stay_finite_in_the_graph(step_artifact):
+    """Adam's eps survives export: a parameter with an all-zero gradient (m = v = 0) gets update 0, not 0/0 = NaN.
+
+    Runs the graph directly (device/full.py's floor on v for older graphs is not applied here)."""
+    session = load_session(step_artifact / "train_step.onnx")
+    params = np.load(step_artifact / "init.npz")["params"].astype(np.float32).copy()
+    w1 = CONFIG.kernel * N_FEATURES * CONFIG.hidden1
+    params[: CONFIG.kernel * N_FEATURES] = 0.0  # conv1 channel 0: weights 0, bias 0 -> ReLU output 0 -> no gradient
+    params[w1] = 0.0  # its bias (b1[0])
+    x, y = next(batches(1))
+    zeros = np.zeros_like(params)
+    out = session.run_named({"x": x, "y": y, "mean": np.zeros(N_FEATURES, np.float32), "std": np.ones(N_FEATURES, np.float32),
+                             "lr": np.array([1e-2], np.float32), "step": np.array([1.0], np.float32),
+                             "weight_decay": np.array([0.0], np.float32), "params": params, "m": zeros, "v": zeros})
+    assert np.all(np.isfinite(out["new_params"]))
+    dead = np.r_[np.arange(CONFIG.kernel * N_FEATURES), w1]
+    assert np.all(out["new_v"][dead] == 0)  # the channel really had no gradient
+    np.testing.assert_array_equal(out["new_params"][dead], params[dead])  # and did not move
+    assert np.any(out["new_params"] != params)  # the rest did
