@@ -8,7 +8,8 @@ process (one core: OMP/OpenBLAS threads 1, onnxruntime 1 thread) with each repla
 coreset (10/class), generator samples (10/class drawn on the device), random real clips
 (10/class of the train split), none (new clips only); the ceiling is a retrain on all real
 training clips of all 9 classes (same mode, run through `device train`). Scored on the test
-split (speakers never seen): accuracy on the old classes before/after, on the new class.
+split (speakers never seen): accuracy on the old classes before/after, on the new class; and the
+share of the user's other clips of the word (same speaker, not learned from) recognised as it.
 Speaker adaptation: for each held-out speaker (test and valid splits), 5 of their clips per
 class (old words and _unknown_) with coreset replay; accuracy on the rest of their clips before
 and after. Wall time and peak resident memory are those of the learn process.
