@@ -35,7 +35,7 @@ from torch import nn
 from edgedistill.checkpoint import RunState, load_checkpoint, load_state, save_checkpoint
 from edgedistill.models import build_model
 from edgedistill.models.layers import set_input_stats
-from edgedistill.runtime import seed_everything
+from edgedistill.runtime import resolve_precision, seed_everything
 from edgedistill.train_config import TrainConfig
 from edgedistill.progress import progress as Progress
 
@@ -129,6 +129,7 @@ def train_model(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = distributed.setup(config.device)
+    bf16 = resolve_precision(config.precision, device) == "bf16"
     world, main = distributed.world_size(), distributed.is_main()
     if world > 1 and config.batch_size < 2 * world:
         raise ValueError(f"training batch_size {config.batch_size} is too small for {world} processes: "
@@ -175,7 +176,9 @@ def train_model(
                 xb, yb = xb.repeat(2, 1, 1), yb.repeat(2, *([1] * (yb.dim() - 1)))
             rows = torch.as_tensor(distributed.shard(np.arange(len(xb))), device=device)
             share = len(rows) / len(xb)
-            loss = _loss(net(xb[rows]), yb[rows], soft, config.label_smoothing) * share
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = net(xb[rows])
+            loss = _loss(logits.float(), yb[rows], soft, config.label_smoothing) * share
             optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks: scaled by the world size, the ranks' shares add up
             # to the gradient of the global batch's mean loss

@@ -27,10 +27,10 @@ from edgedistill.data.mapped import MappedRows
 from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
 from edgedistill.progress import progress as Progress
-from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import (DEVICE_HELP, NPROC_HELP, PRECISION_HELP, PRECISIONS, SEED_HELP, THREADS_HELP, Settings,
+                                setting)
 
 LOSSES = ("mse", "platt")
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
 INITS = ("real", "kmeans", "noise")
 
 
@@ -87,8 +87,7 @@ class RFADConfig(Settings):
     chunk: int = setting(16, "Rows per random-feature pass (memory / speed trade-off; same result).", result=False)
     compile: bool = setting(False, "Run the random nets' torch ops through torch.compile (for CUDA; on the CPU the fused "
                                    "C kernel is faster). Same results to float rounding.", result=False)
-    precision: str = setting("auto", "Random nets' convolutions in fp32 or bf16 (autocast; KRR solves stay float64); "
-                                      "auto: bf16 on CUDA, fp32 on the CPU (bf16 pays on CPUs with AMX at width >= 64).")
+    precision: str = setting("auto", PRECISION_HELP)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
     nproc: int = setting(1, NPROC_HELP, result=False)
@@ -108,8 +107,8 @@ class RFADConfig(Settings):
             raise ValueError(f"RFAD loss {self.loss!r} unknown; choose one of {', '.join(LOSSES)}")
         if self.init not in INITS:
             raise ValueError(f"RFAD init {self.init!r} unknown; choose one of {', '.join(INITS)}")
-        if self.precision not in PRECISION_CHOICES:
-            raise ValueError(f"RFAD precision {self.precision!r} unknown; choose one of {', '.join(PRECISION_CHOICES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"RFAD precision {self.precision!r} unknown; choose one of {', '.join(PRECISIONS)}")
         if not isinstance(self.compile, bool):
             raise ValueError(f"RFAD compile must be true or false, got {self.compile!r}")
         if self.patience < 0:
@@ -125,11 +124,9 @@ class RFADConfig(Settings):
 
     def nets_precision(self, device) -> str:
         """The random nets' precision on `device`: `precision`, with auto = bf16 on CUDA, fp32 elsewhere."""
-        import torch
+        from edgedistill.runtime import resolve_precision
 
-        if self.precision != "auto":
-            return self.precision
-        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+        return resolve_precision(self.precision, device)
 
     def random_features(self):
         from edgedistill.methods.random_features import RandomFeatureConfig
