@@ -130,13 +130,13 @@ def test_default_width_is_sized_to_the_data_and_a_large_generator_warns(toy_feat
 
 
 def test_rows_are_read_on_demand_with_the_same_result(tmp_path, toy_featureset, monkeypatch):
-    """A feature cache opened by rows (`MappedRows`) trains the same generator as the set in memory,
-    without reading the whole cache (the L_SML pool is off: its classifiers train on the whole set)."""
+    """A feature cache opened by rows (`MappedRows`) trains the same generator (and L_SML pool) as the
+    set in memory, without ever reading the whole cache."""
     from edgedistill.data.featureset import FeatureSet
     from edgedistill.data.mapped import MappedRows
 
     small(toy_featureset).save(tmp_path / "feats")
-    config = GANConfig(steps=3, lambda_sml=0.0, **TINY)
+    config = GANConfig(steps=3, **TINY)
     in_memory = distill(FeatureSet.load(tmp_path / "feats", mmap=False).by_split("train"), config, progress=False)
 
     def whole_read(self, dtype=None, copy=None):
