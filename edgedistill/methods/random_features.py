@@ -173,9 +173,11 @@ def _first_conv(z: torch.Tensor, weight: torch.Tensor, im2col: bool) -> torch.Te
 
 FUSED_MAX_CHANNELS = 32
 """Widest input channels per group a block may have to run through the fused kernel. Per block
-(8 nets, 16x16 maps, 2 threads, forward + backward) the kernel beat oneDNN's grouped conv 1.8x
-at 16 channels, 1.3x at 32, 1.15x at 64 and lost at 128; at width 256 whole RFAD steps ran
-1.5x faster with only the first block (one input channel) fused than with every block fused."""
+(8 nets, 16x16 maps, 2 threads) the kernel beat oneDNN's grouped conv forward + backward 1.8x at
+16 channels, 1.3x at 32, 1.15x at 64 and lost at 128; forward alone (the real batch, most rows
+of a step) it tied at 32 and lost from 64 on. At width 256 whole RFAD steps ran 3.3x faster
+with only the first block (one input channel) fused than with every block fused
+(benchmarks/results/rfad_time_to_accuracy.md)."""
 
 
 def fused_blocks(convs: list[torch.Tensor] | tuple[torch.Tensor, ...], n_nets: int) -> int:
