@@ -58,7 +58,7 @@ class RFADConfig(Settings):
     the fused C kernel (`conv_relu_pool`), measured 1.5-1.8x faster per step than compiled
     (benchmarks/results/rfad_speed.md). precision: the random nets' convolutions in "fp32" or
     "bf16" autocast ("auto": bf16 on CUDA only); Φ's head and the KRR solves are float32 / float64
-    either way (loss within ~1e-2 relative of fp32: tests/methods/test_precision.py).
+    either way (the loss stays within 2e-2 relative of fp32: tests/methods/test_precision.py).
     device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). nproc: ranks the
     CLI starts under torchrun (the library itself follows whatever process group it runs in). seed.
     """
