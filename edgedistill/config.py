@@ -23,6 +23,9 @@ T = TypeVar("T", bound="Settings")
 SEED_HELP = "Random seed: same seed, same result."
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 THREADS_HELP = "CPU threads (torch's, or the device runtime's intra-op threads)."
+PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_HELP = ("fp32, or bf16 autocast of the networks (losses, KRR solves and optimiser state stay float32/float64); "
+                  "auto: bf16 on CUDA, fp32 on the CPU.")
 NPROC_HELP = ("Processes to run on (data-parallel ranks): N > 1 re-launches the command under torchrun "
               "(gloo on CPU, NCCL with one GPU per process); same result to float rounding.")
 

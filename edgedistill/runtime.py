@@ -1,4 +1,4 @@
-"""Run-time choices shared by every torch step: compute device and seeding.
+"""Run-time choices shared by every torch step: compute device, precision and seeding.
 
 The device is picked when the code runs ("auto": CUDA when present, else CPU), never hard-coded.
 torch is imported inside the functions so importing this module stays torch-free.
@@ -24,6 +24,20 @@ def resolve_device(name: str = "auto"):
         return torch.device(name)
     except RuntimeError:
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+def resolve_precision(precision: str, device) -> str:
+    """"fp32" or "bf16" for a config's `precision` on `device`: auto is bf16 on CUDA, fp32 elsewhere
+    (on most CPUs bf16 is slower; on CPUs with AMX it pays for wide convolutions: ask for it)."""
+    import torch
+
+    from edgedistill.config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} unknown; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.device(device).type == "cuda" else "fp32"
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:

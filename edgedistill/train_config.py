@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import DEVICE_HELP, NPROC_HELP, PRECISION_HELP, PRECISIONS, SEED_HELP, THREADS_HELP, Settings, setting
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class TrainConfig(Settings):
     up to T/8 frames, filled with the band mean) and a random time shift of up to T/10 frames.
     min_steps: a floor on optimiser steps: epoch-based training gives a 20-clip set one step per
     epoch, so small sets (coresets, tiny budgets) get more epochs; comparing budgets fairly
-    needs it. patience: the best validation epoch's weights are kept either way.
+    needs it. patience: the best validation epoch's weights are kept either way. precision: the
+    model's forward (and so backward) under bf16 autocast, loss and Adam in float32 (auto: on
+    CUDA only; tests/test_training_precision.py states the tolerance).
     """
 
     epochs: int = setting(30, "Training epochs (at least --min-steps optimiser steps in all).")
@@ -32,6 +34,7 @@ class TrainConfig(Settings):
     augment: bool = setting(True, "SpecAugment-style masks and time shift while training.")
     balanced: bool = setting(False, "Class-balanced batch sampling instead of plain shuffling.")
     patience: int = setting(0, "Stop after this many epochs without a better validation accuracy (0: never).")
+    precision: str = setting("auto", PRECISION_HELP)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
     nproc: int = setting(1, NPROC_HELP, result=False)
@@ -53,6 +56,8 @@ class TrainConfig(Settings):
             problems.append(f"nproc={self.nproc} (need >= 1)")
         if self.patience < 0 or (self.threads is not None and self.threads < 1):
             problems.append("patience must be >= 0 and threads >= 1 (or None)")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision={self.precision!r} (choose one of {', '.join(PRECISIONS)})")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 

@@ -35,7 +35,8 @@ from torch import nn
 from edgedistill.checkpoint import RunState, load_checkpoint, load_state, save_checkpoint
 from edgedistill.models import build_model
 from edgedistill.models.layers import set_input_stats
-from edgedistill.runtime import seed_everything
+from edgedistill.data.mapped import MappedRows
+from edgedistill.runtime import resolve_precision, seed_everything
 from edgedistill.train_config import TrainConfig
 from edgedistill.progress import progress as Progress
 
@@ -129,6 +130,7 @@ def train_model(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = distributed.setup(config.device)
+    bf16 = resolve_precision(config.precision, device) == "bf16"
     world, main = distributed.world_size(), distributed.is_main()
     if world > 1 and config.batch_size < 2 * world:
         raise ValueError(f"training batch_size {config.batch_size} is too small for {world} processes: "
@@ -150,7 +152,7 @@ def train_model(
     distributed.barrier()  # every rank has read the checkpoint before rank 0 replaces it
     net = _data_parallel(module, device, world)
 
-    x_all = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
+    clips = _clip_reader(x, device)
     y_all = torch.as_tensor(y, device=device)
     fill = module.norm.mean.detach().to(device) if config.augment else None
     steps = max(1, math.ceil(len(x) / config.batch_size))
@@ -168,14 +170,16 @@ def train_model(
             # the global batch and its augmentation are drawn identically on every rank (same
             # generator); each rank then trains on its contiguous share of the rows
             index = order[step * config.batch_size:(step + 1) * config.batch_size].to(device)
-            xb, yb = x_all[index], y_all[index]
+            xb, yb = clips(index), y_all[index]
             if config.augment:
                 xb = spec_augment(xb, fill, generator)
             if len(xb) == 1:  # batch-norm cannot train on one clip: repeat it
                 xb, yb = xb.repeat(2, 1, 1), yb.repeat(2, *([1] * (yb.dim() - 1)))
             rows = torch.as_tensor(distributed.shard(np.arange(len(xb))), device=device)
             share = len(rows) / len(xb)
-            loss = _loss(net(xb[rows]), yb[rows], soft, config.label_smoothing) * share
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = net(xb[rows])
+            loss = _loss(logits.float(), yb[rows], soft, config.label_smoothing) * share
             optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks: scaled by the world size, the ranks' shares add up
             # to the gradient of the global batch's mean loss
@@ -226,9 +230,21 @@ def _data_parallel(module: nn.Module, device: torch.device, world: int) -> nn.Mo
 
 
 # Helpers ---------------------------------------------------------------------------------------
+def _clip_reader(x, device: torch.device):
+    """index (a tensor) -> those clips as a float32 tensor on `device`: from one tensor of the whole
+    set when x is in memory; read from the file on demand when x is a feature cache's rows
+    (`MappedRows`), so training memory does not grow with the cache. Same values either way."""
+    if isinstance(x, MappedRows):
+        return lambda index: torch.as_tensor(np.asarray(x[index.cpu().numpy()], dtype=np.float32), device=device)
+    whole = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
+    return lambda index: whole[index]
+
+
 def _check_data(x: np.ndarray, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Validate shapes and targets; returns (x, y as int64 or float32, soft?)."""
-    x, y = np.asarray(x), np.asarray(y)
+    """Validate shapes and targets; returns (x, y as int64 or float32, soft?). A feature cache's
+    rows (`MappedRows`) stay on disk: FeatureSet.load scanned them for NaN already."""
+    x = x if isinstance(x, MappedRows) else np.asarray(x)
+    y = np.asarray(y)
     n_classes = len(labels)
     if x.ndim != 3 or len(x) == 0:
         raise ValueError(f"training features must have shape (N, F, T) with N > 0, got {x.shape}")
@@ -236,7 +252,7 @@ def _check_data(x: np.ndarray, y: np.ndarray, labels: list[str]) -> tuple[np.nda
         raise ValueError(f"{len(x)} feature maps but {len(y)} targets")
     if n_classes < 2:
         raise ValueError(f"need at least 2 class labels, got {labels}")
-    if not np.isfinite(x).all():
+    if not isinstance(x, MappedRows) and not np.isfinite(x).all():
         raise ValueError("training features contain NaN or infinite values")
     if y.ndim == 2:
         if y.shape[1] != n_classes:

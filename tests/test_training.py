@@ -144,3 +144,25 @@ def test_spec_augment_masks_with_the_band_mean_and_shifts_within_bands():
         masked_frames = int((out[i] == -1).all(dim=0).sum())
         assert masked_bands <= f // 8 and masked_frames <= t // 8 + 2 * (t // 10)
     assert (out == -1).any() and not torch.equal(out, x)
+
+
+def test_cache_rows_are_read_on_demand_with_the_same_weights(tmp_path, splits, toy_featureset, monkeypatch):
+    """Training on a feature cache's rows (`MappedRows`) reads batches from the file, never the whole
+    cache, and gives the weights the same set in memory gives."""
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.data.mapped import MappedRows
+
+    toy_featureset.save(tmp_path / "feats")
+    config = dataclasses.replace(FAST, epochs=2)
+    memory = FeatureSet.load(tmp_path / "feats", mmap=False).by_split("train")
+    straight = train_model("cnn4", memory.x, memory.y, toy_featureset.labels, config, model_kwargs=SMALL, progress=False)
+
+    def whole_read(self, dtype=None, copy=None):
+        raise AssertionError("training read the whole feature cache")
+
+    monkeypatch.setattr(MappedRows, "__array__", whole_read)
+    rows = FeatureSet.load(tmp_path / "feats").by_split("train")
+    assert isinstance(rows.x, MappedRows)
+    on_demand = train_model("cnn4", rows.x, rows.y, toy_featureset.labels, config, model_kwargs=SMALL, progress=False)
+    for key, value in straight.module.state_dict().items():
+        torch.testing.assert_close(on_demand.module.state_dict()[key], value, rtol=0, atol=1e-6)

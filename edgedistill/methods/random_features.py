@@ -7,8 +7,11 @@ is then an average over N·M random features, a Monte-Carlo estimate of the nets
 
 All N nets run as ONE batched computation: the first conv maps 1 -> N·W channels (every net
 sees the same input), later convs are grouped (groups=N) and the heads are one batched matmul,
-so there is no Python loop over nets. On the CPU the conv blocks run eagerly through a fused
-C kernel (`conv_relu_pool`), which never writes the full-resolution activations. Weights are
+so there is no Python loop over nets. On the CPU the narrow conv blocks (the first block, and
+all blocks up to width 32) run eagerly through a fused C kernel (`conv_relu_pool`), which never
+writes the full-resolution activations; wider blocks run on torch's convolutions (oneDNN),
+which win there. ``precision="bf16"`` runs the conv blocks under bfloat16 autocast (the head and
+everything after it stay float32; KRR solves are float64 in `krr`). Weights are
 drawn on the CPU from a seeded ``torch.Generator`` (identical on every device) with He scaling
 (std sqrt(2 / fan_in)); the head has std 1 / sqrt(fan_in). Input normalisation (per-band
 mean/std of the training features) is the module's first layer, so the module takes raw
@@ -32,6 +35,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgedistill.methods import conv_relu_pool as fused_kernel
+
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class RandomFeatureNets(nn.Module):
         self.im2col = True
         self.fused = True  # conv blocks through the fused C kernel when eager on CPU (see random_feature_nets)
         self.compile_rows: int | None = None  # set: compiled with torch.compile, rows padded to a multiple
+        self.precision = "fp32"  # "bf16": conv blocks under bfloat16 autocast (see random_feature_nets)
 
     def convs(self) -> list[torch.Tensor]:
         return [getattr(self, f"conv{i}") for i in range(self.config.depth)]
@@ -118,7 +125,8 @@ class RandomFeatureNets(nn.Module):
     def from_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """Φ of already-normalised features z = (x - mean) / std (what RFAD optimises)."""
         weights = (*self.convs(), self.head)
-        args = (self.config.n_nets, self.config.width, self.config.time_pool, self.scale, self.im2col)
+        args = (self.config.n_nets, self.config.width, self.config.time_pool, self.scale, self.im2col,
+                self.precision == "bf16")
         if not self.compile_rows or _COMPILE_FAILURE:
             return _phi(z, weights, *args, fused=self.fused and _fused_kernel_applies(z))
         rows = len(z)  # pad to a multiple of compile_rows: one compiled shape, no recompiles
@@ -163,28 +171,51 @@ def _first_conv(z: torch.Tensor, weight: torch.Tensor, im2col: bool) -> torch.Te
     return h.unflatten(1, (n_bands, n_frames)).permute(0, 3, 1, 2)
 
 
+FUSED_MAX_CHANNELS = 32
+"""Widest input channels per group a block may have to run through the fused kernel. Per block
+(8 nets, 16x16 maps, 2 threads) the kernel beat oneDNN's grouped conv forward + backward 1.8x at
+16 channels, 1.3x at 32, 1.15x at 64 and lost at 128; forward alone (the real batch, most rows
+of a step) it tied at 32 and lost from 64 on. At width 256 whole RFAD steps ran 3.3x faster
+with only the first block (one input channel) fused than with every block fused
+(benchmarks/results/rfad_time_to_accuracy.md)."""
+
+
+def fused_blocks(convs: list[torch.Tensor] | tuple[torch.Tensor, ...], n_nets: int) -> int:
+    """How many leading conv blocks the fused kernel takes: those with at most
+    FUSED_MAX_CHANNELS input channels per net (always the first block, one input channel)."""
+    count = 0
+    for i, weight in enumerate(convs):
+        if i > 0 and weight.shape[1] > FUSED_MAX_CHANNELS:
+            break
+        count += 1
+    return count
+
+
 def _phi(z: torch.Tensor, weights: tuple[torch.Tensor, ...], n_nets: int, width: int, time_pool: bool,
-         scale: float, im2col: bool, fused: bool = False) -> torch.Tensor:
+         scale: float, im2col: bool, bf16: bool = False, fused: bool = False) -> torch.Tensor:
     """Φ (B, N·M) of normalised z (B, F, T); weights = (conv0, ..., conv{depth-1}, head).
 
-    fused: the conv blocks run through the fused C kernel (`conv_relu_pool`, CPU only), which
-    never writes the full-resolution activations; otherwise torch ops, the same numbers.
+    fused: the leading narrow conv blocks (`fused_blocks`) run through the fused C kernel
+    (`conv_relu_pool`, CPU float32 only), which never writes the full-resolution activations;
+    the rest, or all without it, on torch ops: the same numbers. bf16: the torch-op blocks run
+    under bfloat16 autocast on z's device; the head matmul is float32 either way.
     """
     *convs, head = weights
-    if fused:
-        groups = [1] + [n_nets] * (len(convs) - 1)
-        h = fused_kernel.conv_relu_pool(z.unsqueeze(-1), convs, groups).permute(0, 3, 1, 2)
-    else:
-        # channels-last activations (from the im2col first layer): measured 2-5x faster than NCHW
-        # for grouped conv and pooling on CPU, where the big activations dominate.
-        h = _first_conv(z, convs[0], im2col)
-        for i, weight in enumerate(convs):
-            if i > 0:
-                h = F.conv2d(h, weight, padding=1, groups=n_nets)
+    start = fused_blocks(convs, n_nets) if fused else 0
+    if start:
+        groups = [1] + [n_nets] * (start - 1)
+        # (B, F', T', C) channels last from the kernel, viewed as NCHW in channels-last memory
+        h = fused_kernel.conv_relu_pool(z.unsqueeze(-1), convs[:start], groups).permute(0, 3, 1, 2)
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(start, len(convs)):
+            # channels-last activations (from the im2col first layer or the kernel): measured 2-5x
+            # faster than NCHW for grouped conv and pooling on CPU, where the big activations dominate.
+            h = _first_conv(z, convs[0], im2col) if i == 0 else F.conv2d(h, convs[i], padding=1, groups=n_nets)
             # in-place ReLU saves an allocation without autograd; with it, a fresh tensor (measured
             # 2x faster backward than in place on these channels-last strides)
             h = F.relu(h) if torch.is_grad_enabled() else h.relu_()
             h = F.avg_pool2d(h, kernel_size=(2 if h.shape[2] >= 2 else 1, 2 if h.shape[3] >= 2 else 1))
+    h = h.float()
     if time_pool:
         h = h.mean(dim=3, keepdim=True)  # (B, N·W, h, 1): invariant to the word's position in time
     h = h.unflatten(1, (n_nets, width)).flatten(2)  # (B, N, W·h·t)
@@ -204,7 +235,8 @@ def _compiled_phi():
 def random_feature_nets(input_shape: tuple[int, int], config: RandomFeatureConfig, seed: int,
                         mean: np.ndarray | None = None, std: np.ndarray | None = None,
                         device: str | torch.device = "cpu", im2col: bool = True,
-                        compile_rows: int | None = None, fused: bool | None = None) -> RandomFeatureNets:
+                        compile_rows: int | None = None, fused: bool | None = None,
+                        precision: str = "fp32") -> RandomFeatureNets:
     """The seeded nets as a torch module in eval mode: raw features (B, F, T) -> Φ (B, N·M).
 
     For export (device `krr` mode) pass ``im2col=False``: the first layer is then a plain conv2d
@@ -219,14 +251,20 @@ def random_feature_nets(input_shape: tuple[int, int], config: RandomFeatureConfi
     per process and shape), padding every call's rows to a multiple of it so one compiled shape
     serves all calls; pass the chunk size the nets are called with. If compiling fails (no C++
     compiler or Triton), a RuntimeWarning says why and the nets run uncompiled, with the same
-    numbers.
+    numbers. ``precision``: "fp32", or "bf16" to run the torch-op conv blocks under bfloat16
+    autocast (the fused kernel's blocks and the head stay float32): for CUDA, and for CPUs with
+    bf16 matrix units (AMX), where wide nets (width 256) ran 3.0x faster per RFAD step; RFAD's
+    loss moved by up to 5e-3 relative there (tests/methods/test_precision.py states the tolerance).
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"random features: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if compile_rows is not None and (not isinstance(compile_rows, int) or compile_rows < 1):
         raise ValueError(f"random features: compile_rows must be a positive integer or None, got {compile_rows!r}")
     nets = RandomFeatureNets(input_shape, config, seed, mean, std).to(device).eval()
     nets.im2col = im2col
     nets.fused = im2col if fused is None else bool(fused)
     nets.compile_rows = compile_rows
+    nets.precision = precision
     return nets
 
 

@@ -27,7 +27,8 @@ from edgedistill.data.mapped import MappedRows
 from edgedistill.methods.coreset import SCHEMA as CORESET_SCHEMA, Coreset
 from edgedistill.artifacts import Meta
 from edgedistill.progress import progress as Progress
-from edgedistill.config import DEVICE_HELP, NPROC_HELP, SEED_HELP, THREADS_HELP, Settings, setting
+from edgedistill.config import (DEVICE_HELP, NPROC_HELP, PRECISION_HELP, PRECISIONS, SEED_HELP, THREADS_HELP, Settings,
+                                setting)
 
 LOSSES = ("mse", "platt")
 INITS = ("real", "kmeans", "noise")
@@ -55,7 +56,9 @@ class RFADConfig(Settings):
     needs Triton on CUDA, a C++ compiler on CPU; falls back to eager with a warning when
     compiling fails). For CUDA: on the CPU the default eager path, whose conv blocks run through
     the fused C kernel (`conv_relu_pool`), measured 1.5-1.8x faster per step than compiled
-    (benchmarks/results/rfad_speed.md).
+    (benchmarks/results/rfad_speed.md). precision: the random nets' convolutions in "fp32" or
+    "bf16" autocast ("auto": bf16 on CUDA only); Φ's head and the KRR solves are float32 / float64
+    either way (the loss stays within 2e-2 relative of fp32: tests/methods/test_precision.py).
     device: "auto", "cpu", "cuda". threads: torch CPU threads (None = leave as is). nproc: ranks the
     CLI starts under torchrun (the library itself follows whatever process group it runs in). seed.
     """
@@ -84,6 +87,7 @@ class RFADConfig(Settings):
     chunk: int = setting(16, "Rows per random-feature pass (memory / speed trade-off; same result).", result=False)
     compile: bool = setting(False, "Run the random nets' torch ops through torch.compile (for CUDA; on the CPU the fused "
                                    "C kernel is faster). Same results to float rounding.", result=False)
+    precision: str = setting("auto", PRECISION_HELP)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
     nproc: int = setting(1, NPROC_HELP, result=False)
@@ -103,6 +107,8 @@ class RFADConfig(Settings):
             raise ValueError(f"RFAD loss {self.loss!r} unknown; choose one of {', '.join(LOSSES)}")
         if self.init not in INITS:
             raise ValueError(f"RFAD init {self.init!r} unknown; choose one of {', '.join(INITS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"RFAD precision {self.precision!r} unknown; choose one of {', '.join(PRECISIONS)}")
         if not isinstance(self.compile, bool):
             raise ValueError(f"RFAD compile must be true or false, got {self.compile!r}")
         if self.patience < 0:
@@ -113,7 +119,14 @@ class RFADConfig(Settings):
         from edgedistill.methods.random_features import random_feature_nets
 
         return random_feature_nets(input_shape, self.random_features(), seed, mean, std, device,
-                                   compile_rows=self.chunk if self.compile else None)
+                                   compile_rows=self.chunk if self.compile else None,
+                                   precision=self.nets_precision(device))
+
+    def nets_precision(self, device) -> str:
+        """The random nets' precision on `device`: `precision`, with auto = bf16 on CUDA, fp32 elsewhere."""
+        from edgedistill.runtime import resolve_precision
+
+        return resolve_precision(self.precision, device)
 
     def random_features(self):
         from edgedistill.methods.random_features import RandomFeatureConfig

@@ -94,9 +94,12 @@ def test_bad_input_is_refused():
 
 
 @needs_kernel
-def test_nets_fused_equal_torch_ops_values_and_gradients(rng):
-    """Φ and dΦ/dz of the RFAD nets (width 16: the vector path) with and without the kernel."""
-    cfg = RandomFeatureConfig(n_nets=3, width=16, depth=3, n_features=32, time_pool=True)
+@pytest.mark.parametrize("width, fused_count", [(16, 3), (64, 1)])
+def test_nets_fused_equal_torch_ops_values_and_gradients(rng, width, fused_count):
+    """Φ and dΦ/dz of the RFAD nets with and without the kernel: at width 16 every block runs
+    through it (vector path), at width 64 only the first (the wide blocks go to torch's convs)."""
+    cfg = RandomFeatureConfig(n_nets=3, width=width, depth=3, n_features=32, time_pool=True)
+    assert random_features.fused_blocks(random_feature_nets((16, 24), cfg, seed=2).convs(), 3) == fused_count
     shape = (16, 24)
     z = torch.as_tensor(rng.normal(size=(5, *shape)), dtype=torch.float32)
     values, grads = [], []

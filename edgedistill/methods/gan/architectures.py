@@ -27,6 +27,8 @@ Imports torch. Must not import the rest of edgedistill beyond the registry.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from typing import Any
 
 import torch
@@ -47,10 +49,22 @@ class BandNorm(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
 
-    def set_stats(self, x: torch.Tensor) -> None:
-        """x (N, F, T): mean and std over clips and frames, per band."""
-        self.mean.copy_(x.mean(dim=(0, 2)))
-        self.std.copy_(x.std(dim=(0, 2)).clamp_min(1e-5))
+    def set_stats(self, x) -> None:
+        """x (N, F, T): a tensor, an array or rows read on demand (`MappedRows`): per-band mean and
+        (unbiased) std over clips and frames, summed in float64 256 clips at a time, so a feature
+        cache is never loaded whole."""
+        total = torch.zeros(self.mean.shape[0], dtype=torch.float64)
+        squares, count = torch.zeros_like(total), 0
+        for start in range(0, len(x), 256):
+            part = x[start:start + 256]
+            part = part.detach().cpu().double() if isinstance(part, torch.Tensor) else torch.as_tensor(np.asarray(part, dtype=np.float64))
+            total += part.sum(dim=(0, 2))
+            squares += (part ** 2).sum(dim=(0, 2))
+            count += part.shape[0] * part.shape[2]
+        mean = total / max(count, 1)
+        variance = (squares - count * mean ** 2) / max(count - 1, 1)
+        self.mean.copy_(mean)
+        self.std.copy_(variance.clamp_min(0).sqrt().clamp_min(1e-5))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean[:, None]) / self.std[:, None]

@@ -97,13 +97,17 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
     progress = progress and main
     config = config.replace(nproc=world)
     seed_everything(config.seed)
-    x = torch.as_tensor(np.asarray(train.x, dtype=np.float32)).to(device)
     y = torch.as_tensor(train.y).to(device)
+
+    def clips(index: torch.Tensor) -> torch.Tensor:
+        """The training clips at `index`, read from the cache on demand (never the whole set)."""
+        return torch.as_tensor(np.asarray(train.x[index.cpu().numpy()], dtype=np.float32)).to(device)
     n_classes = train.n_classes
     builder_kwargs = {"n_classes": n_classes, "input_shape": tuple(train.config.shape), "z_dim": config.z_dim, "width": config.width}
     generator, critic = build(config.arch, **builder_kwargs)
-    generator.norm.set_stats(x.cpu())
-    critic.norm.set_stats(x.cpu())
+    generator.norm.set_stats(train.x)
+    critic.norm.mean.copy_(generator.norm.mean)  # one pass over the cache's rows is enough
+    critic.norm.std.copy_(generator.norm.std)
     generator.to(device)
     critic.to(device)
     for bias in batchnorm_cancelled(generator):  # zero exact gradient: no Adam steps on rounding noise
@@ -153,11 +157,11 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
         critic.train()
         for _ in range(config.n_critic):
             # the global batch, noise and GP weights, drawn alike on every rank; this rank's rows of them
-            index = torch.randint(len(x), (batch,), device=device)
+            index = torch.randint(len(train), (batch,), device=device)
             noise = torch.randn(batch, config.z_dim, device=device)
-            alpha = torch.rand(batch, device=device, dtype=x.dtype)
+            alpha = torch.rand(batch, device=device, dtype=torch.float32)
             index, noise, alpha = index[rows], noise[rows], alpha[rows]
-            real, labels = x[index], y[index]
+            real, labels = clips(index), y[index]
             with torch.no_grad():
                 fake = net_g(noise, eye[labels])
             real_score, real_logits, _ = critic(real)
@@ -171,10 +175,10 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
             distributed.all_reduce_grads_(critic.parameters())
             opt_d.step()
 
-        index = torch.randint(len(x), (batch,), device=device)
+        index = torch.randint(len(train), (batch,), device=device)
         z1 = torch.randn(batch, config.z_dim, device=device)
         index, z1 = index[rows], z1[rows]
-        real, labels = x[index], y[index]
+        real, labels = clips(index), y[index]
         fake = net_g(z1, eye[labels])
         fake_score, fake_logits, fake_embedding = critic(fake)
         with torch.no_grad():

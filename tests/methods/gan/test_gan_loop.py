@@ -127,3 +127,24 @@ def test_default_width_is_sized_to_the_data_and_a_large_generator_warns(toy_feat
     with pytest.warns(GeneratorSizeWarning, match=r"generator \(\d\.\d\d MB at width 64\) is not smaller than the 64 training"):
         big = distill(train, GANConfig(steps=1, lambda_sml=0.0, **{**tiny, "width": 64}), progress=False)
     assert big.size_bytes() >= train.x.nbytes
+
+
+def test_rows_are_read_on_demand_with_the_same_result(tmp_path, toy_featureset, monkeypatch):
+    """A feature cache opened by rows (`MappedRows`) trains the same generator (and L_SML pool) as the
+    set in memory, without ever reading the whole cache."""
+    from edgedistill.data.featureset import FeatureSet
+    from edgedistill.data.mapped import MappedRows
+
+    small(toy_featureset).save(tmp_path / "feats")
+    config = GANConfig(steps=3, **TINY)
+    in_memory = distill(FeatureSet.load(tmp_path / "feats", mmap=False).by_split("train"), config, progress=False)
+
+    def whole_read(self, dtype=None, copy=None):
+        raise AssertionError("the GAN loop read the whole feature cache")
+
+    monkeypatch.setattr(MappedRows, "__array__", whole_read)
+    train = FeatureSet.load(tmp_path / "feats").by_split("train")
+    assert isinstance(train.x, MappedRows)
+    on_demand = distill(train, config, progress=False)
+    for key, value in in_memory.module.state_dict().items():
+        torch.testing.assert_close(on_demand.module.state_dict()[key], value, rtol=0, atol=1e-6)
