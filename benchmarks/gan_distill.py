@@ -368,7 +368,8 @@ def _num(value) -> str:
 
 def write_summary(dataset: str) -> None:
     """One table of every committed run of `dataset`: real row once, each generated row with its run's settings."""
-    runs = sorted(p for p in RESULTS.glob(f"gan_{dataset}_*.json") if p.stem != f"gan_{dataset}_summary")
+    runs = sorted(p for p in RESULTS.glob(f"gan_{dataset}_*.json")
+                  if p.stem != f"gan_{dataset}_summary" and not p.stem.startswith(f"gan_{dataset}_final"))  # gan_final.py's tables
     if not runs:
         raise SystemExit(f"no {RESULTS}/gan_{dataset}_*.json to summarise; run the benchmark first")
     results = [json.loads(p.read_text()) for p in runs]
