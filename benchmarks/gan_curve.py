@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-COLUMNS = ("step", "gan_train_s", "eval_s", "uar", "uar_std", "n", "downstream_train_s", "ac_real_end", "aux_valid_uar",
+COLUMNS = ("step", "gan_train_s", "eval_s", "uar", "uar_std", "valid_uar", "valid_uar_std", "n", "downstream_train_s", "ac_real_end", "aux_valid_uar",
            "pool_uar_on_generated", "loss_d", "loss_g", "finished_utc")
 
 
@@ -36,14 +36,14 @@ def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callab
     """Train (or continue) the curve run of `args` on `data` (a gan_distill.Split); returns the curve."""
     import torch
 
-    from edgedistill.methods.gan.artifact import sample
+    from edgedistill.methods.gan.artifact import sample, save_generator
     from edgedistill.methods.gan.loop import distill
 
     variant = args.variants[0]
     config = gan_config(args, variant).replace(checkpoint_every=args.curve)
     run = args.run_dir or args.cache / f"curve-{args.dataset}-{variant}-{args.arch}{args.tag}"
     run.mkdir(parents=True, exist_ok=True)
-    train, test, ppc = data.train, data.test, args.ppc[-1]
+    train, test, valid, ppc = data.train, data.test, data.valid, args.ppc[-1]
     settings = {"dataset": args.dataset, "data": data.description, "variant": variant, "gan": config.replace(steps=1).to_dict(),
                 "ppc": ppc, "downstream": args.downstream, "downstream_width": args.downstream_width, "epochs": args.epochs,
                 "seeds": args.seeds, "every": args.curve}
@@ -61,9 +61,9 @@ def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callab
                  "real": None, "points": []}
     if curve["real"] is None:
         start = time.perf_counter()
-        curve["real"] = {**downstream(train.x, train.y, test, train.labels, args), "eval_s": time.perf_counter() - start}
+        curve["real"] = {**downstream(train.x, train.y, test, train.labels, args, valid=valid), "eval_s": time.perf_counter() - start}
         _write_json(curve_path, curve)
-        print("real", curve["real"], flush=True)
+        print("real", {k: v for k, v in curve["real"].items() if k != "test_pred"}, flush=True)
     step = curve["points"][-1]["step"] if curve["points"] else 0
     gan_seconds = curve["points"][-1]["gan_train_s"] if curve["points"] else 0.0
     while step < args.steps:
@@ -74,11 +74,13 @@ def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callab
                       resume=state.exists())
         gan_seconds += time.perf_counter() - start
         start = time.perf_counter()
-        x, y = sample(gen, ppc, seed=1)
-        row = downstream(x, y, test, train.labels, args)
+        save_generator(run / "generators" / f"step-{target}", gen, seed=0)  # for the tables of a selected point
+        row = downstream(None, None, test, train.labels, args, valid=valid,
+                         resample=lambda seed: sample(gen, ppc, seed=1 + seed))  # a fresh sample per downstream seed
         last = gen.history[-5:]
         point = {"step": target, "gan_train_s": round(gan_seconds, 1), "eval_s": round(time.perf_counter() - start, 1),
-                 "uar": row["uar"], "uar_std": row["uar_std"], "n": row["n"], "downstream_train_s": round(row["train_s"], 2),
+                 "uar": row["uar"], "uar_std": row["uar_std"], "valid_uar": row.get("valid_uar"),
+                 "valid_uar_std": row.get("valid_uar_std"), "uar_seeds": row["uar_seeds"], "test_pred": row["test_pred"], "n": row["n"], "downstream_train_s": round(row["train_s"], 2),
                  "ac_real_end": float(np.mean([h["ac_real"] for h in last])), "aux_valid_uar": gen.metrics.get("aux_valid_uar"),
                  "pool_uar_on_generated": gen.metrics.get("pool_uar_on_generated"),
                  "loss_d": float(np.mean([h["loss_d"] for h in last])), "loss_g": float(np.mean([h["loss_g"] for h in last])),
@@ -86,7 +88,7 @@ def run_curve(args: argparse.Namespace, data: Any, name: str, downstream: Callab
         curve["points"].append(point)
         _write_json(curve_path, curve)
         write_results(curve, name, args.tag)
-        print(point, flush=True)
+        print({k: v for k, v in point.items() if k != "test_pred"}, flush=True)
         step = target
     write_results(curve, name, args.tag)
     return curve
@@ -105,30 +107,45 @@ def write_results(curve: dict, name: str, tag: str) -> Path:
     _write_text(stem.with_suffix(".csv"), table.getvalue())
     gan = settings["gan"]
     best = max(points, key=lambda p: p["uar"]) if points else None
+    selected = select_point(curve)
+    selection = (f"Selected by the validation speakers' UAR (never by test UAR): step {selected['step']}, valid UAR "
+                 f"{selected['valid_uar']:.3f}, test UAR {selected['uar']:.3f} ± {selected['uar_std']:.3f} "
+                 f"({selected['uar'] / real['uar']:.0%} of real; real on the validation speakers {real['valid_uar']:.3f})."
+                 if selected and real else "")
     lines = [f"# GAN distillation on {name}: generated-only UAR along a long run ({curve['started_utc']} - "
              f"{points[-1]['finished_utc'] if points else 'running'})", "",
              f"Machine: {curve['machine']}. Data: {settings['data']}; {curve['n_train']} train / {curve['n_test']} test clips, "
              f"chance UAR {1 / curve['n_classes']:.3f}. GAN: {gan['arch']} variant {settings['variant']} (lambda_sml "
              f"{gan['lambda_sml']}, lambda_div {gan['lambda_div']}), z {gan['z_dim']}, width {gan['width']}, batch "
-             f"{gan['batch_size']}, n_critic {gan['n_critic']}, lr {gan['lr_g']} / {gan['lr_d']}, seed {gan['seed']}. Every "
+             f"{gan['batch_size']}, n_critic {gan['n_critic']}, lr {gan['lr_g']} / {gan['lr_d']}, critic aux CE flood level "
+             f"{gan.get('ac_flood', 0.0)}, seed {gan['seed']}. Every "
              f"{settings['every']} generator steps: {settings['ppc']} generated clips per class train the downstream "
              f"{settings['downstream']} (width {settings['downstream_width']}, {settings['epochs']} epochs, {settings['seeds']} "
              "seed(s)); UAR on the test speakers. GAN s: cumulative wall time of the GAN training chunks on a shared, "
              "niced CPU (compare within this run only).", "",
              f"Real data (all {real['n']} train clips): UAR {real['uar']:.3f} ± {real['uar_std']:.3f}." if real else "",
              f"Best generated point so far: UAR {best['uar']:.3f} at step {best['step']} ({best['uar'] / real['uar']:.0%} of real)."
-             if best and real else "", "",
-             "| step | GAN s | UAR | ± | % of real | critic aux CE real | critic aux UAR test | pool UAR on generated | loss_d | loss_g |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             if best and real else "", selection, "",
+             "| step | GAN s | UAR | ± | % of real | valid UAR | ± | critic aux CE real | critic aux UAR test | pool UAR on generated "
+             "| loss_d | loss_g |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in points:
         share = f"{100 * p['uar'] / real['uar']:.0f}" if real else "-"
-        lines.append(f"| {p['step']} | {p['gan_train_s']:.0f} | {p['uar']:.3f} | {p['uar_std']:.3f} | {share} | "
+        mark = " (selected)" if selected is p else ""
+        lines.append(f"| {p['step']}{mark} | {p['gan_train_s']:.0f} | {p['uar']:.3f} | {p['uar_std']:.3f} | {share} | "
+                     f"{_cell(p.get('valid_uar'))} | {_cell(p.get('valid_uar_std'))} | "
                      f"{_cell(p['ac_real_end'])} | {_cell(p['aux_valid_uar'])} | {_cell(p['pool_uar_on_generated'])} | "
                      f"{p['loss_d']:.3f} | {p['loss_g']:.3f} |")
     _write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
     if points:
         _plot(stem.with_suffix(".png"), curve, name)
     return stem
+
+
+def select_point(curve: dict) -> dict | None:
+    """The point with the best mean validation UAR (the earliest of equals), or None without validation speakers."""
+    scored = [p for p in curve["points"] if p.get("valid_uar") is not None]
+    return max(scored, key=lambda p: (p["valid_uar"], -p["step"])) if scored else None
 
 
 def _plot(path: Path, curve: dict, name: str) -> None:
@@ -141,9 +158,14 @@ def _plot(path: Path, curve: dict, name: str) -> None:
     steps = [p["step"] for p in points]
     seconds = [p["gan_train_s"] / 60 for p in points]
     uar = [p["uar"] for p in points]
+    spread = [p["uar_std"] for p in points]
+    valid = [p.get("valid_uar") for p in points]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for axis, xs, label in ((axes[0], steps, "generator steps"), (axes[1], seconds, "GAN training wall time (min)")):
-        axis.plot(xs, uar, marker="o", ms=3, label=f"generated only, {curve['settings']['ppc']} per class")
+        axis.errorbar(xs, uar, yerr=spread, marker="o", ms=3, capsize=2,
+                      label=f"generated only, {curve['settings']['ppc']} per class (test; ± std over seeds)")
+        if all(v is not None for v in valid):
+            axis.plot(xs, valid, marker="s", ms=3, ls="--", label="generated only, validation speakers")
         if real:
             axis.axhline(real["uar"], color="k", ls="--", lw=1, label=f"real data ({real['uar']:.3f})")
             axis.axhline(0.9 * real["uar"], color="g", ls=":", lw=1, label="90 % of real")

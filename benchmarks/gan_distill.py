@@ -55,6 +55,7 @@ class Split:
     test: object  # FeatureSet
     audio_root: Path
     description: str
+    valid: object = None  # FeatureSet of held-out training speakers (--valid-speakers), or None
 
 
 def load_emodb(args: argparse.Namespace) -> Split:
@@ -81,8 +82,13 @@ def load_emodb(args: argparse.Namespace) -> Split:
                           path=np.array([r["file"] for r in rows], dtype=object), dataset="emodb")
         data.save(cache)
     is_test = np.isin(data.speaker.astype(str), speakers)
-    return Split(data.subset(~is_test), data.subset(is_test), root,
-                 f"EmoDB {len(data)} clips, ser preset {list(data.config.shape)} normalize={normalize}, test speakers {speakers}")
+    is_valid = np.isin(data.speaker.astype(str), args.valid_speakers or [])
+    if (is_test & is_valid).any():
+        raise SystemExit(f"--valid-speakers {args.valid_speakers} overlap --test-speakers {speakers}")
+    valid = f", validation speakers {args.valid_speakers}" if args.valid_speakers else ""
+    return Split(data.subset(~is_test & ~is_valid), data.subset(is_test), root,
+                 f"EmoDB {len(data)} clips, ser preset {list(data.config.shape)} normalize={normalize}, test speakers {speakers}"
+                 + valid, valid=data.subset(is_valid) if is_valid.any() else None)
 
 
 def load_synth(args: argparse.Namespace) -> Split:
@@ -95,6 +101,8 @@ def load_synth(args: argparse.Namespace) -> Split:
     if args.test_speakers:
         raise SystemExit("--test-speakers: the synth dataset's test speakers come from its speaker-disjoint split")
     normalize = args.normalize or "cmvn"
+    if args.valid_speakers:
+        raise SystemExit("--valid-speakers: the synth dataset's validation speakers come from its split")
     audio = args.cache / f"synth-{len(args.words)}w-{args.per_word}-seed0"
     if not (audio / "manifest.csv").exists():
         synthesize(audio, list(args.words), per_word=args.per_word, seed=0, progress=False)
@@ -132,24 +140,37 @@ def fit(model: str, x, y, labels: list[str], epochs: int, width: int, seed: int)
     return train_model(model, x, y, labels, config, model_kwargs={"width": width}, progress=False).module
 
 
-def downstream(x, y, test, labels, args, probe=None):
+def downstream(x, y, test, labels, args, probe=None, valid=None, resample=None):
     """Mean/std test UAR and mean training seconds of --downstream models trained on (x, y), --seeds times.
 
-    probe: a FeatureSet with speakers; adds speaker_probe_acc (mean over seeds).
+    probe: a FeatureSet with speakers; adds speaker_probe_acc (mean over seeds). valid: a
+    FeatureSet; adds valid_uar / valid_uar_std. resample: seed -> (x, y), the training data of
+    downstream seed `seed` (e.g. a fresh generated sample per seed) instead of (x, y).
+    Always adds test_pred: each seed's test predictions (for McNemar tests).
     """
     from edgedistill.methods.gan.pool import accuracy_and_uar, predict
 
-    uars, seconds, probes = [], [], []
+    uars, seconds, probes, valid_uars, preds = [], [], [], [], []
     for seed in range(args.seeds):
+        if resample is not None:
+            x, y = resample(seed)
         start = time.perf_counter()
         model = fit(args.downstream, x, y, labels, args.epochs, args.downstream_width, seed)
         seconds.append(time.perf_counter() - start)
-        uars.append(accuracy_and_uar(test.y, predict(model, test.x).argmax(1), len(labels))["uar"])
+        pred = predict(model, test.x).argmax(1)
+        preds.append(pred.tolist())
+        uars.append(accuracy_and_uar(test.y, pred, len(labels))["uar"])
+        if valid is not None:
+            valid_uars.append(accuracy_and_uar(valid.y, predict(model, valid.x).argmax(1), len(labels))["uar"])
         if probe is not None:
             probes.append(speaker_probe(model, probe))
-    row = {"uar": float(np.mean(uars)), "uar_std": float(np.std(uars)), "train_s": float(np.mean(seconds)), "n": int(len(y))}
+    row = {"uar": float(np.mean(uars)), "uar_std": float(np.std(uars)), "uar_seeds": [float(u) for u in uars],
+           "train_s": float(np.mean(seconds)), "n": int(len(y)), "test_pred": preds}
+    if valid_uars:
+        row.update(valid_uar=float(np.mean(valid_uars)), valid_uar_std=float(np.std(valid_uars)))
     if probes:
         row["speaker_probe_acc"] = float(np.mean(probes))
+        row["speaker_probe_std"] = float(np.std(probes))
     return row
 
 
@@ -207,7 +228,7 @@ def gan_config(args: argparse.Namespace, variant: str):
     from edgedistill.methods.gan.config import GANConfig
 
     return GANConfig(arch=args.arch, z_dim=32, width=args.width, steps=args.steps, n_critic=2, batch_size=32,
-                     lr_g=args.lr, lr_d=args.lr, lambda_ac_fake=args.lambda_ac_fake, pool_model=args.pool_model,
+                     lr_g=args.lr, lr_d=args.lr, lambda_ac_fake=args.lambda_ac_fake, ac_flood=args.ac_flood, pool_model=args.pool_model,
                      pool_models=args.pool_models, pool_epochs=args.pool_epochs, pool_every=2, device="auto", seed=0,
                      **{"lambda_sml": args.lambda_sml, **ABLATION[variant]})
 
@@ -230,6 +251,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--downstream-width", type=int, default=16, help="downstream model width (default 16)")
     parser.add_argument("--epochs", type=int, default=None, help="downstream epochs (default: emodb 15, synth 30)")
     parser.add_argument("--test-speakers", nargs="+", default=None, help="emodb: held-out speakers (default 03 08)")
+    parser.add_argument("--valid-speakers", nargs="+", default=None,
+                        help="emodb: training speakers held out as validation (--curve scores them to pick a checkpoint)")
     parser.add_argument("--words", nargs="+", default=list(KEYWORDS), help="synth: keywords (default the 10 Speech Commands words)")
     parser.add_argument("--per-word", type=int, default=80, help="synth: clips per word (default 80)")
     parser.add_argument("--variants", nargs="+", default=["both"], choices=list(ABLATION),
@@ -238,6 +261,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--normalize", default=None, help="feature normalisation: none or cmvn (default: emodb none, synth cmvn)")
     parser.add_argument("--lambda-ac-fake", type=float, default=0.0,
                         help="weight of the critic's aux CE on generated batches (GANConfig.lambda_ac_fake; default 0, real only)")
+    parser.add_argument("--ac-flood", type=float, default=0.0,
+                        help="flood level of the critic's aux CE on real clips (GANConfig.ac_flood; default 0, off)")
     parser.add_argument("--lambda-sml", type=float, default=1.0, help="L_SML weight where a variant uses it (default 1)")
     parser.add_argument("--pool-model", default="cnn4", help="L_SML pool: registered model, width 16 (default cnn4)")
     parser.add_argument("--pool-models", type=int, default=1, help="L_SML pool classifiers (default 1)")
@@ -343,7 +368,8 @@ def _num(value) -> str:
 
 def write_summary(dataset: str) -> None:
     """One table of every committed run of `dataset`: real row once, each generated row with its run's settings."""
-    runs = sorted(p for p in RESULTS.glob(f"gan_{dataset}_*.json") if p.stem != f"gan_{dataset}_summary")
+    runs = sorted(p for p in RESULTS.glob(f"gan_{dataset}_*.json")
+                  if p.stem != f"gan_{dataset}_summary" and not p.stem.startswith(f"gan_{dataset}_final"))  # gan_final.py's tables
     if not runs:
         raise SystemExit(f"no {RESULTS}/gan_{dataset}_*.json to summarise; run the benchmark first")
     results = [json.loads(p.read_text()) for p in runs]

@@ -1,7 +1,8 @@
 """`distill`: train the conditional WGAN-GP generator that replaces a feature set.
 
 One loop, top to bottom (Ritter-Gutierrez et al., Eq. 8): per generator step, `n_critic`
-critic updates on Wasserstein + lambda_gp * GP + lambda_ac * (aux CE on real + lambda_ac_fake *
+critic updates on Wasserstein + lambda_gp * GP + lambda_ac * (aux CE on real, flooded at
+`ac_flood` when set, + lambda_ac_fake *
 aux CE on generated; the paper has both, the default keeps real only: see `GANConfig`); then
 one generator update on the adversarial term + lambda_ac * aux CE + lambda_fm * feature
 matching + lambda_sml * L_SML (classifier drawn from the checkpoint pool) + lambda_div * L_DIV
@@ -168,8 +169,13 @@ def distill(train: FeatureSet, config: GANConfig | None = None, *, progress: boo
             fake_score, fake_logits, _ = critic(fake)
             gp = losses.gradient_penalty(lambda v: critic(v)[0], real, fake, alpha)
             ac_real = losses.auxiliary_ce(real_logits, labels)
+            ac_term = ac_real
+            if config.ac_flood > 0:  # the global batch's CE decides the side of the flood level
+                global_ac = ac_real.detach() * share
+                distributed.all_reduce_([global_ac])
+                ac_term = losses.flooded(ac_real, config.ac_flood, global_ac)
             loss_d = (losses.wasserstein_critic(real_score, fake_score) + config.lambda_gp * gp
-                      + config.lambda_ac * (ac_real + config.lambda_ac_fake * losses.auxiliary_ce(fake_logits, labels)))
+                      + config.lambda_ac * (ac_term + config.lambda_ac_fake * losses.auxiliary_ce(fake_logits, labels)))
             opt_d.zero_grad(set_to_none=True)
             (loss_d * share).backward()
             distributed.all_reduce_grads_(critic.parameters())

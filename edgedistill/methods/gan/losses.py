@@ -44,6 +44,19 @@ def auxiliary_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y)
 
 
+def flooded(loss: torch.Tensor, level: float, global_value: torch.Tensor | None = None) -> torch.Tensor:
+    """Flooding (Ishida et al. 2020): |loss - level| + level, the loss's gradient reversed below `level`.
+
+    global_value: the loss over the whole batch when `loss` is one process's weighted share of it
+    (data-parallel): its side of the level sets the sign, so the ranks' summed gradients equal
+    one process's. level 0 returns loss unchanged (a CE is never below 0).
+    """
+    if level <= 0:
+        return loss
+    reference = (loss if global_value is None else global_value).detach()
+    return torch.where(reference >= level, loss, 2 * level - loss)
+
+
 def feature_matching(real_embedding: torch.Tensor, fake_embedding: torch.Tensor) -> torch.Tensor:
     """mean_d (E[h(x)] - E[h(G(z))])_d^2 on the critic's penultimate embedding (real side detached)."""
     return (real_embedding.detach().mean(0) - fake_embedding.mean(0)).pow(2).mean()

@@ -78,6 +78,17 @@ def test_critic_class_head_learns_inside_the_gan():
     assert np.mean([h["ac_real"] for h in gen.history[-5:]]) < 0.25 * np.log(4)  # the aux CE on real left ln 4
 
 
+def test_ac_flood_keeps_the_critic_class_branch_from_memorising():
+    """The band toy's critic aux CE on real falls below 0.1 within 100 steps; flooded at 0.5 it stays near 0.5."""
+    data = band_toy()
+    config = GANConfig(arch="gan-cnn", z_dim=16, width=16, steps=100, n_critic=2, batch_size=32, lr_g=1e-3, lr_d=1e-3,
+                       lambda_sml=0.0, lambda_div=0.0, device="cpu", threads=1, seed=0)
+    plain = distill(data.by_split("train"), config, progress=False)
+    flooded = distill(data.by_split("train"), config.replace(ac_flood=0.5), progress=False)
+    end = {name: np.mean([h["ac_real"] for h in gen.history[-10:]]) for name, gen in (("plain", plain), ("flooded", flooded))}
+    assert end["plain"] < 0.1 and 0.3 < end["flooded"] < 0.8, end
+
+
 def test_resume_continues_exactly(tmp_path, toy_featureset):
     train = small(toy_featureset).by_split("train")
     straight = distill(train, GANConfig(arch="gan-att", steps=4, **TINY), progress=False)

@@ -83,3 +83,16 @@ def test_feature_matching_and_aux_ce():
     assert losses.feature_matching(real, fake).item() == pytest.approx(((2 - 1) ** 2 + (3 - 1) ** 2) / 2)
     logits = torch.tensor([[2.0, 0.0]])
     assert losses.auxiliary_ce(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-2.0)), rel=1e-6)
+
+
+def test_flooded_reverses_the_gradient_below_the_level():
+    above = torch.tensor(0.8, requires_grad=True)
+    below = torch.tensor(0.2, requires_grad=True)
+    out_above, out_below = losses.flooded(above, 0.5), losses.flooded(below, 0.5)
+    assert out_above.item() == pytest.approx(0.8) and out_below.item() == pytest.approx(0.8)  # |l - b| + b
+    (out_above + out_below).backward()
+    assert above.grad.item() == 1.0 and below.grad.item() == -1.0
+    share = torch.tensor(0.1, requires_grad=True)  # one rank's share below the level, the global batch above it
+    losses.flooded(share, 0.5, global_value=torch.tensor(0.7)).backward()
+    assert share.grad.item() == 1.0
+    assert losses.flooded(below, 0.0) is below
