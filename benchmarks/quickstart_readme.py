@@ -25,11 +25,10 @@ COPIED = ("report.json", "report.md", "quickstart.json")
 
 def render_block(report: dict) -> str:
     """The README's Quick start tables and the line that says where they come from."""
-    from edgedistill.quickstart.report import curve_table, deploy_rows, markdown_table
+    from edgedistill.quickstart.report import curve_table, deploy_rows, markdown_table, stage_names
 
     machine = report.get("machine") or {}
-    stages = [report[name] for name in ("synthesise", "features", "distill", "train", "export", "device", "bench", "report")
-              if isinstance(report.get(name), dict)]
+    stages = [report[name] for name in stage_names() if isinstance(report.get(name), dict)]
     wall, cpu = sum(s["seconds"] for s in stages), sum(s.get("cpu_seconds", 0) for s in stages)
     loads = [s["load_average"][0] for s in stages if s.get("load_average")]
     lines = [BEGIN,
