@@ -3,7 +3,7 @@
 export: the model trained on the largest coreset, through `edgedistill export RUN --target ...`
 (`export_artifact`): ONNX/TFLite, fp32 and int8 (each validated against torch on the test split),
 and the device bundle (`write_bundle`: classifier with and without the front-end in the graph,
-ORT files, train step, the coreset's krr nets, the coreset); the two run side by side as jobs. device: train `krr` and `full` from
+ORT files, train step, the coreset's krr nets, the coreset). device: train `krr` and `full` from
 the coreset with onnxruntime only, from the bundle's graphs, and score them on the test split. bench: latency of every exported classifier file and of the
 bundle's raw-audio classifier. torch is imported inside the export stage only.
 """
@@ -19,22 +19,25 @@ BUNDLE_BENCH = {"bundle audio.fp32.onnx (raw PCM in)": "classifier/audio.fp32.on
 
 
 def export(run: Run) -> dict[str, Any]:
-    """Classifier files with their validation figures (`export --target`), and the device bundle:
-    two independent jobs, run side by side on the workers."""
+    """Classifier files with their validation figures (`export --target`), and the device bundle."""
     from edgedistill.artifacts import read_meta
-    from edgedistill.quickstart import jobs
+    from edgedistill.export.api import export_artifact
+    from edgedistill.export.bundle import BundleConfig, write_bundle
+    from edgedistill.export.config import ExportConfig
 
     c = run.config
     ipc = str(c.chosen_ipc)
     model_dir = Path(run.results["train"]["chosen"]["model_dir"])
     coreset_dir = Path(run.results["distill"]["budgets"][ipc]["out"])
     out, bundle = run.path("export", "classifier"), run.path("export", "bundle")
-    common = {"model": str(model_dir), "coreset": str(coreset_dir), "progress": run.progress}
-    todo = [{**common, "key": "classifier", "what": "classifier", "out": str(out), "cost": 1, "targets": list(c.targets),
-             "int8": c.int8, "eval_data": str(run.path("features"))},
-            {**common, "key": "bundle", "what": "bundle", "out": str(bundle), "cost": 1, "int8": c.int8,
-             "seed": run.seed("bundle")}]
-    jobs.run_jobs(run.out, "export", todo, jobs.export, c.workers, _say(run) or (lambda _m: None))
+    if not (out / "meta.json").exists():
+        _clear(out)
+        export_artifact(model_dir, out, ExportConfig(target=",".join(c.targets), int8=c.int8), calibration=coreset_dir,
+                        eval_data=run.path("features"), progress=_say(run))
+    if not (bundle / "meta.json").exists():  # ONNX + ORT for apps (the TFLite files are in export/classifier)
+        _clear(bundle)
+        write_bundle(model_dir, bundle, coreset=coreset_dir, progress=_say(run),
+                     config=BundleConfig(formats=("onnx",), int8=c.int8, seed=run.seed("bundle")))
     meta = read_meta(out)
     bundle_files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
     return {"files": _files(out, meta.extra), "classifier_dir": str(out), "bundle_dir": str(bundle),

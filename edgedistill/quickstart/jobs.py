@@ -1,5 +1,4 @@
-"""Parallel, resumable jobs of the quickstart: RFAD runs, training runs, the active-learning run,
-the two exports (classifier files, device bundle).
+"""Parallel, resumable jobs of the quickstart: RFAD runs, training runs, the active-learning run.
 
 A stage lists its jobs (plain dicts with a `key`); `run_jobs` runs the unfinished ones in
 `workers` spawned processes, each with ONE torch thread and torch's deterministic algorithms,
@@ -188,28 +187,3 @@ def active_learning(job: dict[str, Any]) -> dict[str, Any]:
               for b in result.budgets]
     return {"strategy": job["strategy"], "points": points,
             "rounds": [{k: float(r[k]) if k == "accuracy" else r[k] for k in ("n_labelled", "accuracy")} for r in result.rounds]}
-
-
-def export(job: dict[str, Any]) -> dict[str, Any]:
-    """`edgedistill export RUN --target ...` (what="classifier") or the device bundle (what="bundle")."""
-    import shutil
-
-    from edgedistill.progress import say
-
-    out = Path(job["out"])
-    log = (lambda message: say(f"  {job['key']}: {message}")) if job["progress"] else None
-    if not (out / "meta.json").exists():
-        if out.exists():  # what an interrupted run left (artifact writers never overwrite a folder)
-            shutil.rmtree(out)
-        if job["what"] == "classifier":
-            from edgedistill.export.api import export_artifact
-            from edgedistill.export.config import ExportConfig
-
-            export_artifact(Path(job["model"]), out, ExportConfig(target=",".join(job["targets"]), int8=job["int8"]),
-                            calibration=Path(job["coreset"]), eval_data=Path(job["eval_data"]), progress=log)
-        else:  # ONNX + ORT for apps (the TFLite files are in export/classifier)
-            from edgedistill.export.bundle import BundleConfig, write_bundle
-
-            write_bundle(Path(job["model"]), out, coreset=Path(job["coreset"]), progress=log,
-                         config=BundleConfig(formats=("onnx",), int8=job["int8"], seed=job["seed"]))
-    return {"out": str(out)}

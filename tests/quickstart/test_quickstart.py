@@ -27,7 +27,6 @@ EXPECTED = {
     "jobs/train/random-ipc2-s0.json", "jobs/train/full-s0.json", "jobs/train/al-entropy.json",
     "models/coreset-ipc1-s0/*", "models/coreset-ipc2-s0/*", "models/random-ipc1-s0/*", "models/random-ipc2-s0/*",
     "models/full-s0/*",
-    "jobs/export/classifier.json", "jobs/export/bundle.json",
     "export/classifier/meta.json", "export/classifier/model.fp32.onnx", "export/classifier/model.int8.onnx",
     "export/bundle/*", "export/bundle/*/*",
     "device/krr/*", "device/full/*",
