@@ -79,6 +79,9 @@ def write(run: Run) -> dict[str, Any]:
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text(markdown)
     tmp.replace(report)
+    from edgedistill.progress import say
+
+    say(f"  report: {report} with {len(paths)} plots in {plots}", run.progress)
     return {"report": str(report), "machine": run.results.get("machine"), **{k: str(p) for k, p in paths.items()}}
 
 
