@@ -131,7 +131,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"Trained as a phone or Pi would, from the {chosen}/class coreset with onnxruntime only: the closed-form `krr` mode scores "
         f"{device['krr']['accuracy'] * 100:.1f} % (fit in {device['krr']['train_seconds'] * 1000:.0f} ms) and `full` training of a small "
         f"CNN through the bundle's train-step graph {device['full']['accuracy'] * 100:.1f} % ({device['full']['train_seconds']:.2f} s).", "",
-        *device_sentences(r), "",
+        *device_sentences(r),
         markdown_table(["what", "figure", "note"], deploy_rows(r)), "",
         "## Sizes", "",
         f"The exported classifier is {fp32['size_bytes'] / 1024:.0f} KB in {fp32['file']} and {smallest[1]['size_bytes'] / 1024:.0f} KB as "
@@ -167,28 +167,28 @@ def render(run: Run, plots: dict[str, Path]) -> str:
 
 
 def device_sentences(r: dict[str, Any]) -> list[str]:
-    """One plain sentence for `listen` and one for `learn` (each when the run has it)."""
+    """One plain sentence for `listen` and one for `learn` (each when the run has it), each followed by a blank line."""
     lines = []
     heard, learned = r.get("listen"), r.get("learn")
     if heard:
         repeats = r["config"].get("listen_repeats", 1)
         timing = (f"; a found word's detection sits {heard['timing_error_median_s']:.2f} s (median) from the word's centre"
                   if heard.get("timing_error_median_s") is not None else "")
-        lines += ["", f"**Listening.** In a {heard['duration_s']:.0f} s stream of changing background noise in which voices the "
+        lines += [f"**Listening.** In a {heard['duration_s']:.0f} s stream of changing background noise in which voices the "
                   f"model never trained on say each keyword {repeats} time{'s' if repeats > 1 else ''}, `device listen` with the "
                   f"exported model (thresholds calibrated on {heard['calibration']['background_hours'] * 60:.0f} minutes of other "
                   f"noise by `device calibrate`) found {heard['hits']} of {heard['words']} words and raised "
                   f"{heard['false_accepts']} false accept{'s' if heard['false_accepts'] != 1 else ''} "
                   f"({heard['false_accepts_on_words']} on a word taken for another keyword, {heard['false_accepts_in_noise']} in "
-                  f"noise){timing}, using {heard['real_time_factor'] * 100:.1f} % of one core in real time."]
+                  f"noise){timing}, using {heard['real_time_factor'] * 100:.1f} % of one core in real time.", ""]
     if learned:
-        lines += ["", f"**Learning a new word.** A new user whose voice (espeak-ng {learned['user_voice']}) spoke none of the "
+        lines += [f"**Learning a new word.** A new user whose voice (espeak-ng {learned['user_voice']}) spoke none of the "
                   f"training clips recorded \"{learned['new_word']}\" {learned['n_new']} times; `device learn` added it to the "
                   f"`{learned['mode']}` device model in {learned['train_seconds'] * 1000:.0f} ms, replaying the coreset "
                   f"({learned['n_replay']} samples) so the old words are not forgotten: the test speakers' \"{learned['new_word']}\" "
                   f"is recognised {learned['new_class_accuracy'] * 100:.1f} % of the time ({learned['n_eval_new']} clips), and "
                   f"accuracy on the old words went from {learned['old_class_accuracy_before'] * 100:.1f} % to "
-                  f"{learned['old_class_accuracy_after'] * 100:.1f} %."]
+                  f"{learned['old_class_accuracy_after'] * 100:.1f} %.", ""]
     return lines
 
 
