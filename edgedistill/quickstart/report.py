@@ -157,7 +157,8 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"`edgedistill quickstart` with seed {c.seed} on {machine.get('cpus', '?')} CPU cores. Wall (CPU) seconds per stage: "
         f"{walls}; {sum(r[n]['seconds'] for n in timed):.0f} s wall and {sum(r[n].get('cpu_seconds', 0) for n in timed):.0f} "
         f"CPU-seconds before the report. The 1-minute load average was {_span(loads)} at the ends of the stages "
-        "(the machine's other work: wall times grow with it, CPU-seconds hardly). "
+        "(this run's own workers count in it, up to 2; what is above that is the machine's other work: wall times grow "
+        "with it, CPU-seconds hardly). "
         "Training and RFAD jobs run one torch thread each with deterministic algorithms, so the same seed gives the same "
         "tables on the same machine; timings are not part of the tables.", "",
         "Artifacts: `audio/` clips, `features/` feature cache, `coresets/` one RFAD coreset per budget, `models/` cnn4 runs, "
