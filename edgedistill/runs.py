@@ -96,8 +96,8 @@ def train_and_save(feats: FeatureSet, data: TrainingData, model: str, config, ou
                    model_kwargs: dict | None = None, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train on `data` (validating on the valid split), score the test split, write the artifact.
 
-    A checkpoint `OUT.ckpt.safetensors` is written after every epoch and removed once the
-    artifact is complete; `resume=True` continues from it. Returns the run's figures.
+    A checkpoint `OUT.ckpt.safetensors` is written at every validated epoch (`TrainConfig.validations`)
+    and removed once the artifact is complete; `resume=True` continues from it. Returns the run's figures.
     """
     from edgedistill.distributed import is_main, world_size
     from edgedistill.evaluate import evaluate_model

@@ -20,9 +20,12 @@ class TrainConfig(Settings):
     up to T/8 frames, filled with the band mean) and a random time shift of up to T/10 frames.
     min_steps: a floor on optimiser steps: epoch-based training gives a 20-clip set one step per
     epoch, so small sets (coresets, tiny budgets) get more epochs; comparing budgets fairly
-    needs it. patience: the best validation epoch's weights are kept either way. precision: the
-    model's forward (and so backward) under bf16 autocast, loss and Adam in float32 (auto: on
-    CUDA only; tests/test_training_precision.py states the tolerance).
+    needs it. validations: how many epochs are scored on the validation split, evenly spaced and
+    the last one always among them (0: every epoch); a 20-clip set trained for 120 one-step epochs
+    spends more time scoring than training otherwise. The checkpoint is written at the same
+    epochs. patience: counted in validations; the best validated epoch's weights are kept either way.
+    precision: the model's forward (and so backward) under bf16 autocast, loss and Adam in float32
+    (auto: on CUDA only; tests/test_training_precision.py states the tolerance).
     """
 
     epochs: int = setting(30, "Training epochs (at least --min-steps optimiser steps in all).")
@@ -33,7 +36,8 @@ class TrainConfig(Settings):
     label_smoothing: float = setting(0.0, "Cross-entropy label smoothing (hard labels only).")
     augment: bool = setting(True, "SpecAugment-style masks and time shift while training.")
     balanced: bool = setting(False, "Class-balanced batch sampling instead of plain shuffling.")
-    patience: int = setting(0, "Stop after this many epochs without a better validation accuracy (0: never).")
+    validations: int = setting(0, "Epochs scored on the validation split, evenly spaced, the last included (0: every epoch).")
+    patience: int = setting(0, "Stop after this many validations without a better accuracy (0: never).")
     precision: str = setting("auto", PRECISION_HELP)
     device: str = setting("auto", DEVICE_HELP, result=False)
     threads: int | None = setting(None, THREADS_HELP, result=False)
@@ -54,12 +58,17 @@ class TrainConfig(Settings):
             problems.append("weight_decay must be >= 0 and label_smoothing in [0, 1)")
         if not isinstance(self.nproc, int) or self.nproc < 1:
             problems.append(f"nproc={self.nproc} (need >= 1)")
-        if self.patience < 0 or (self.threads is not None and self.threads < 1):
-            problems.append("patience must be >= 0 and threads >= 1 (or None)")
+        if self.patience < 0 or self.validations < 0 or (self.threads is not None and self.threads < 1):
+            problems.append("patience and validations must be >= 0 and threads >= 1 (or None)")
         if self.precision not in PRECISIONS:
             problems.append(f"precision={self.precision!r} (choose one of {', '.join(PRECISIONS)})")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def validated(self, epoch: int, epochs: int) -> bool:
+        """Whether epoch `epoch` (1-based) of `epochs` is scored on the validation split (and checkpointed)."""
+        every = 1 if not self.validations else max(1, epochs // self.validations)
+        return epoch % every == 0 or epoch == epochs
 
     def epochs_for(self, n: int) -> int:
         """Epochs to run on n clips: `epochs`, or more where that gives fewer than `min_steps` steps."""

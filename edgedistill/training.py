@@ -3,9 +3,9 @@
 One loop, top to bottom, in `train_model`; the pieces it needs (augmentation, sampling, the
 loss for hard or soft targets, checkpoints) are small helpers beside it. Adam with a cosine
 learning-rate decay; optional SpecAugment-style masks and time shift; optional class-balanced
-sampling; early stopping on a validation set (the best validation epoch's weights are kept);
-a checkpoint (`checkpoint.py`, safetensors) after every epoch that `resume=True` continues
-from, exactly. Runs
+sampling; early stopping on a validation set scored every epoch or `validations` times (the
+best validated epoch's weights are kept); a checkpoint (`checkpoint.py`, safetensors) at each
+validated epoch that `resume=True` continues from, exactly. Runs
 are repeatable under a fixed seed on CPU. The device is picked at run time (`resolve_device`).
 Inside a torch.distributed group (torchrun) the model trains under DistributedDataParallel:
 every rank draws the same global batch, trains on its share, rank 0 writes the checkpoint.
@@ -116,11 +116,12 @@ def train_model(
     """Train model `model` on x (N, F, T) with targets y and return it (eval mode, on CPU).
 
     y: int (N,) class indices (cross-entropy) or float (N, C) targets (MSE on logits).
-    valid: (x, y int) scored each epoch; the best epoch's weights are returned, and
-    `config.patience` stops early. init_state: a state dict to start from (warm start; the
-    input normalisation comes with it) instead of a fresh initialisation and data statistics.
-    checkpoint: a file written (atomically) after every epoch; with `resume=True` an existing
-    checkpoint of the same model, classes and input shape is continued from its last epoch.
+    valid: (x, y int) scored at the epochs `config.validated` picks (every epoch by default); the
+    best scored epoch's weights are returned, and `config.patience` stops early. init_state: a
+    state dict to start from (warm start; the input normalisation comes with it) instead of a
+    fresh initialisation and data statistics. checkpoint: a file written (atomically) at those
+    same epochs; with `resume=True` an existing checkpoint of the same model, classes and input
+    shape is continued from its last epoch.
     """
     from edgedistill import distributed
 
@@ -188,7 +189,8 @@ def train_model(
             total += loss.detach().double()
         distributed.all_reduce_([total])
         record = {"epoch": epoch + 1, "loss": float(total) / steps, "lr": optimizer.param_groups[0]["lr"]}
-        if valid is not None:
+        due = config.validated(epoch + 1, epochs)
+        if valid is not None and due:
             record["valid_accuracy"] = _accuracy(module, valid[0], valid[1], device)
             if state.best_accuracy is None or record["valid_accuracy"] > state.best_accuracy:
                 state.best_accuracy, state.best_epoch, state.since_best = record["valid_accuracy"], epoch + 1, 0
@@ -197,9 +199,9 @@ def train_model(
                 state.since_best += 1
         state.history.append(record)
         state.epoch = epoch + 1
-        if checkpoint is not None and main:
+        if checkpoint is not None and main and due:  # a resume replays the epochs since: the same result
             save_checkpoint(Path(checkpoint), identity, module, optimizer, generator, state, config)
-        bar.update(epoch + 1, loss=record["loss"], **({"valid": record["valid_accuracy"]} if valid is not None else {}))
+        bar.update(epoch + 1, loss=record["loss"], **({"valid": record["valid_accuracy"]} if "valid_accuracy" in record else {}))
     bar.__exit__(None, None, None)
     if net is not module:  # back to plain batch-norm layers for saving and export
         plain = build_model(model, len(labels), input_shape, **model_kwargs)

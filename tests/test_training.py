@@ -75,6 +75,41 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset)
         train_model("dscnn-s", *args[1:], progress=False, checkpoint=ckpt, resume=True)
 
 
+def test_sparse_validation_scores_and_checkpoints_only_its_epochs(tmp_path, monkeypatch, splits, toy_featureset):
+    """validations=2 over 6 epochs: epochs 3 and 6 are scored and checkpointed; a run killed in
+    epoch 5 resumes from epoch 3's checkpoint and ends exactly as an uninterrupted run."""
+    import edgedistill.progress as progress_module
+
+    train, valid = splits["train"], splits["valid"]
+    config = dataclasses.replace(FAST, epochs=6, validations=2)
+    assert [e for e in range(1, 7) if config.validated(e, 6)] == [3, 6]
+    assert all(FAST.validated(e, 6) for e in range(1, 7))  # the default: every epoch
+    args = ("cnn4", train.x, train.y, toy_featureset.labels, config)
+    kwargs = dict(model_kwargs=SMALL, valid=(valid.x, valid.y), progress=False)
+    straight = train_model(*args, **kwargs)
+    assert [h["epoch"] for h in straight.history if "valid_accuracy" in h] == [3, 6]
+    ckpt = tmp_path / "run.ckpt.safetensors"
+
+    def interrupt(self, completed, **fields):
+        if completed == 5:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(progress_module.progress, "update", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train_model(*args, **kwargs, checkpoint=ckpt)
+    from safetensors import safe_open
+
+    with safe_open(str(ckpt), framework="pt") as handle:
+        import json
+
+        assert json.loads(handle.metadata()["run"])["epoch"] == 3
+    resumed = train_model(*args, **kwargs, checkpoint=ckpt, resume=True)
+    assert resumed.history == straight.history
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
 def test_soft_labels_train_with_mse(splits, toy_featureset):
     train, test = splits["train"], splits["test"]
     onehot = np.eye(train.n_classes, dtype=np.float32)[train.y]

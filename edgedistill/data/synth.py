@@ -7,7 +7,9 @@ base speaking rate, pitch and pitch range; each clip jitters them, shifts the wo
 scales it and adds background noise at a random SNR (the user's noise recordings, e.g. Speech
 Commands' `_background_noise_`, or generated coloured noise). Splits are speaker-disjoint.
 Every clip draws from its own seeded generator: the same seed gives the same bytes, in any
-worker layout. Must not import torch.
+worker layout. `render_fresh` speaks given (word, speaker) pairs the same way (or the bare
+utterance) for callers that place words themselves; `read_cast` reads a folder's speakers back.
+Must not import torch.
 """
 
 from __future__ import annotations
@@ -93,18 +95,24 @@ def make_speakers(voices: Sequence[str], n: int, seed: int) -> list[Speaker]:
                     round(rng.uniform(20, 80), 1)) for k, v in enumerate(picks)]
 
 
+def read_cast(folder: str | Path) -> dict[str, tuple[Speaker, str]]:
+    """The speakers of a folder `synthesize` wrote, with each one's split: {name: (Speaker, split)}."""
+    folder = Path(folder)
+    try:
+        cast = [Speaker(**entry) for entry in json.loads((folder / "synth.json").read_text())["speakers"]]
+        with open(folder / "manifest.csv", newline="") as handle:
+            split = {row["speaker"]: row["split"] for row in csv.DictReader(handle)}
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{folder}: not a folder written by `edgedistill data synth` (synth.json, manifest.csv): {err}") from None
+    return {s.name: (s, split[s.name]) for s in cast if s.name in split}
+
+
 def render_clip(word: str, speaker: Speaker, rng: np.random.Generator, noise: list[np.ndarray], sample_rate: int,
                 clip_seconds: float, snr_db: tuple[float, float]) -> tuple[np.ndarray, dict]:
     """One clip: float32 in [-1, 1] of clip_seconds at sample_rate, and its drawn parameters."""
-    import soxr
-
-    from edgedistill.data.espeak import ESPEAK_RATE, synthesize_word
     from edgedistill.features import fit_length
 
-    rate = int(np.clip(speaker.rate * (1 + rng.normal(0, 0.08)), 90, 300))
-    pitch = int(np.clip(speaker.pitch + rng.normal(0, 6), 0, 99))
-    speech = synthesize_word(word, speaker.voice, rate, pitch, int(speaker.pitch_range)).astype(np.float32) / 32768.0
-    speech = soxr.resample(_trim_silence(speech), ESPEAK_RATE, sample_rate, quality="HQ").astype(np.float32)
+    speech, rate, pitch = speak(word, speaker, rng, sample_rate)
     n = int(round(sample_rate * clip_seconds))
     speech = fit_length(speech, n) if len(speech) >= n else speech
     speech = speech * (rng.uniform(0.25, 0.9) / max(float(np.abs(speech).max()), 1e-6))
@@ -116,6 +124,53 @@ def render_clip(word: str, speaker: Speaker, rng: np.random.Generator, noise: li
     scale = np.sqrt(float(np.mean(speech**2)) / max(float(np.mean(background**2)), 1e-12) / 10 ** (snr / 10))
     clip += background * scale
     return np.clip(clip, -1.0, 1.0), {"rate": rate, "pitch": pitch, "snr_db": round(snr, 2)}
+
+
+def speak(word: str, speaker: Speaker, rng: np.random.Generator, sample_rate: int) -> tuple[np.ndarray, int, int]:
+    """The bare utterance (float32 at sample_rate, silence trimmed) with this clip's jittered rate and pitch."""
+    import soxr
+
+    from edgedistill.data.espeak import ESPEAK_RATE, synthesize_word
+
+    rate = int(np.clip(speaker.rate * (1 + rng.normal(0, 0.08)), 90, 300))
+    pitch = int(np.clip(speaker.pitch + rng.normal(0, 6), 0, 99))
+    speech = synthesize_word(word, speaker.voice, rate, pitch, int(speaker.pitch_range)).astype(np.float32) / 32768.0
+    speech = soxr.resample(_trim_silence(speech), ESPEAK_RATE, sample_rate, quality="HQ").astype(np.float32)
+    return speech, rate, pitch
+
+
+def render_fresh(items: Sequence[tuple[str, Speaker]], seed: int, *, bare: bool = False, sample_rate: int = 16000,
+                 clip_seconds: float = 1.0, snr_db: tuple[float, float] = (10.0, 30.0)) -> list[np.ndarray]:
+    """Each (word, speaker) as a clip like `synthesize` writes (`render_clip`: clip_seconds, coloured
+    noise) or, with `bare`, the utterance alone (`speak`). Rendered in one fresh process, item i
+    drawing from its own generator [seed, i], so the samples depend only on the items and the seed."""
+    import multiprocessing
+    import sys
+
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    with multiprocessing.get_context(method).Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_render_items, (list(items), seed, bare, sample_rate, clip_seconds, tuple(snr_db)))
+
+
+def _render_items(items: list, seed: int, bare: bool, sample_rate: int, clip_seconds: float, snr_db: tuple) -> list[np.ndarray]:
+    from edgedistill.data import espeak
+
+    if not espeak.fresh():
+        raise RuntimeError("render_fresh must run in a fresh process (espeak-ng state would leak between calls)")
+    espeak.seed(int(np.random.default_rng([seed, 2]).integers(2**31)))
+    out = []
+    for i, (word, speaker) in enumerate(items):
+        rng = np.random.default_rng([seed, 3, i])
+        out.append(speak(word, speaker, rng, sample_rate)[0] if bare else
+                   render_clip(word, speaker, rng, [], sample_rate, clip_seconds, snr_db)[0])
+    return out
+
+
+def coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of 1/f^a noise, a drawn in [0, 2] (white to brown), float32 (unnormalised)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+    return np.fft.irfft(spectrum / freqs ** (rng.uniform(0.0, 2.0) / 2), n).astype(np.float32)
 
 
 def _trim_silence(samples: np.ndarray, threshold: float = 0.02) -> np.ndarray:
@@ -131,9 +186,7 @@ def _noise_segment(noise: list[np.ndarray], n: int, rng: np.random.Generator) ->
             start = int(rng.integers(0, len(source) - n + 1))
             return source[start : start + n].astype(np.float32)
         return np.resize(source, n).astype(np.float32)
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
-    return np.fft.irfft(spectrum / freqs ** (rng.uniform(0.0, 2.0) / 2), n).astype(np.float32)
+    return coloured_noise(n, rng)
 
 
 def _load_noise(folder: Path, sample_rate: int) -> list[np.ndarray]:

@@ -4,14 +4,15 @@ synthesise -> features -> distill (one RFAD coreset per budget: 2, 5, 10 per cla
 (the learning curve: cnn4 on each coreset vs as many random real clips vs the full train split,
 and an active-learning trajectory through the same budgets) -> export (the model trained on the
 largest coreset: `--target onnx,tflite` fp32/int8 and the device bundle) -> device (train from the
-coreset with onnxruntime only: `krr`, `full`) -> bench (latency) -> report (report.md, plots).
+coreset with onnxruntime only: `krr`, `full`) -> listen (the exported model detects keywords in a
+generated stream) -> learn (the device model learns a new word from a new voice) -> bench
+(latency) -> report (report.md, plots).
 
 STAGES is the registry: one `Stage` per step, run in order. Each stage's figures are stored in
 OUT/stages/NAME.json once it finishes; a rerun on the same OUT skips finished stages, and inside
 an unfinished one reuses finished jobs and artifacts (RFAD and training continue from their
 checkpoints), so an interrupted run continues where it stopped. A new step is one function
-taking the `Run` and returning its figures, plus one line here (the device `listen` and `learn`
-steps of issue 25 are meant to be added that way, after `device`). OUT/report.json gathers the
+taking the `Run` and returning its figures, plus one line here. OUT/report.json gathers the
 settings, every stage's figures, timings and the machine's load. Must not import torch at
 module level.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgedistill.artifacts import check_run_folder, write_json_atomic
-from edgedistill.quickstart import deploy, learn, report
+from edgedistill.quickstart import deploy, learn, listening, new_word, report
 from edgedistill.quickstart.config import QuickstartConfig, Run
 
 __all__ = ["QuickstartConfig", "run_quickstart", "STAGES", "Stage"]
@@ -49,6 +50,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", "learning curve: coreset vs random vs full data, and active learning", learn.train),
     Stage("export", "export the chosen model (--target onnx,tflite fp32/int8) and the device bundle", deploy.export),
     Stage("device", "train on the device from the coreset (onnxruntime: krr, full)", deploy.device_train),
+    Stage("listen", "listen: detect keywords in a generated stream on the device (onnxruntime)", listening.listen),
+    Stage("learn", "learn a new word from a few clips of an unseen voice on the device (krr, coreset replay)", new_word.learn),
     Stage("bench", "benchmark latency of every exported file", deploy.bench),
     Stage("report", "write report.md and plots", report.write),
 )

@@ -23,10 +23,15 @@ class QuickstartConfig(Settings):
     rfad_init: where the coreset starts ("kmeans": the clips nearest k-means centroids of each
     class; "real": random clips). model / width / epochs / min_steps / batch_size: the classifier
     trained on every point of the curve (min_steps: a floor on optimiser steps, so a 20-clip set
-    gets the updates it needs). seeds: training seeds per point (mean ± std).
+    gets the updates it needs). validations: epochs of each run scored on the valid split (the best
+    is kept; a 20-clip set trains 120 one-step epochs and would spend more time scoring than
+    training). seeds: training seeds per point (mean ± std).
     al_strategy / al_rounds: the active-learning point, at the largest budget's number of clips.
     targets / int8: what `edgedistill export --target` writes for the model trained on the largest
     coreset, plus the device bundle. device_epochs: epochs of on-device `full` training.
+    listen_repeats: how often each keyword is spoken in the stream the device listens to.
+    new_word / new_clips: the word a new user (an unseen voice) teaches the device, and how many
+    clips of it they record.
     bench_runs: timed inferences per exported file. seed: every stage's seed (each stage and job
     derives its own from it). workers: parallel processes (one torch thread each: the figures do
     not depend on it).
@@ -45,13 +50,17 @@ class QuickstartConfig(Settings):
     epochs: int = setting(20, "Training epochs per model (at least --min-steps optimiser steps).")
     min_steps: int = setting(120, "Optimiser steps at least per model (a 20-clip set gets the updates it needs).")
     batch_size: int = setting(32, "Clips per optimiser step.")
+    validations: int = setting(10, "Validation scores per training run, evenly spaced (the best scored epoch is kept).")
     seeds: int = setting(3, "Training seeds per point of the curve (mean ± std).")
     al_strategy: str = setting("entropy", "Active-learning strategy of the AL point (random, entropy, variation-ratios, bald, margin).")
-    al_rounds: int = setting(2, "Active-learning acquisition rounds up to the largest budget.")
+    al_rounds: int = setting(1, "Active-learning acquisition rounds to each budget of the curve.")
     targets: tuple[str, ...] = setting(("onnx", "tflite"), "Comma-separated export targets for the chosen model (the "
                                                            "device bundle is always written).")
     int8: bool = setting(True, "Also export int8 files (calibrated on the coreset).")
     device_epochs: int = setting(100, "Epochs of on-device `full` training.")
+    listen_repeats: int = setting(2, "Times each keyword is spoken in the `listen` stream (by the test split's unseen voices).")
+    new_word: str = setting("seven", "The word the device learns in the `learn` stage (not one of --words).")
+    new_clips: int = setting(5, "Clips of the new word spoken by the new user (a voice no clip was synthesised with).")
     bench_runs: int = setting(200, "Timed inferences per exported file.", result=False)
     seed: int = setting(0, SEED_HELP)
     workers: int = setting(2, "Parallel processes for RFAD and training jobs (one torch thread each).", result=False)
@@ -61,10 +70,12 @@ class QuickstartConfig(Settings):
         object.__setattr__(self, "targets", tuple(self.targets))
         if len(self.words) < 2 or len(set(self.words)) != len(self.words):
             raise ValueError(f"quickstart needs at least two distinct words, got {list(self.words)}")
+        if self.new_word in self.words or not self.new_word.strip() or "/" in self.new_word:
+            raise ValueError(f"quickstart new_word {self.new_word!r} must be a new word (not one of {list(self.words)}, no '/')")
         if not self.budgets or min(self.budgets) < 1:
             raise ValueError(f"quickstart budgets must be samples per class >= 1, got {list(self.budgets)}")
         for name in ("per_word", "rfad_steps", "rfad_batch", "width", "epochs", "batch_size", "seeds", "al_rounds",
-                     "device_epochs", "bench_runs", "workers"):
+                     "validations", "device_epochs", "listen_repeats", "new_clips", "bench_runs", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"quickstart {name} must be >= 1, got {getattr(self, name)}")
         if self.min_steps < 0:

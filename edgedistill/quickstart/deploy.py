@@ -65,6 +65,7 @@ def device_train(run: Run) -> dict[str, Any]:
         _, summary = train(mode, graph, e["coreset_dir"], out, eval_data=run.path("features"), eval_split="test",
                            options=options[mode], backend="onnxruntime")
         figures[mode] = summary
+        _note(run, f"device {mode}: test accuracy {summary['accuracy'] * 100:.1f} % (trained in {summary['train_seconds']:.2f} s)")
     return figures
 
 
@@ -81,6 +82,7 @@ def bench(run: Run) -> dict[str, Any]:
         rows[name] = {k: result[k] for k in ("backend", "p50_ms", "p90_ms", "p99_ms")}
         rows[name]["size_bytes"] = path.stat().st_size
         rows[name]["file"] = str(path.relative_to(run.out))
+        _note(run, f"bench {name}: p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms ({result['backend']})")
     return {"files": rows}
 
 
@@ -101,6 +103,12 @@ def _clear(*folders: Path) -> None:
     for folder in folders:
         if folder.exists():
             shutil.rmtree(folder)
+
+
+def _note(run: Run, message: str) -> None:
+    from edgedistill.progress import say
+
+    say(f"  {message}", run.progress)
 
 
 def _say(run: Run):

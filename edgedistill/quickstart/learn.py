@@ -66,7 +66,7 @@ def train(run: Run) -> dict[str, Any]:
     common = {"features": str(run.path("features")), "model": c.model, "model_kwargs": {"width": c.width}}
 
     def train_config(seed: int) -> dict[str, Any]:
-        return {"epochs": c.epochs, "min_steps": c.min_steps, "batch_size": c.batch_size, "seed": seed}
+        return {"epochs": c.epochs, "min_steps": c.min_steps, "batch_size": c.batch_size, "validations": c.validations, "seed": seed}
 
     todo: list[dict[str, Any]] = []
     for s in range(c.seeds):

@@ -45,6 +45,14 @@ def deploy_rows(results: dict[str, Any]) -> list[list[str]]:
     rows.append(["device krr from the coreset (onnxruntime)", _acc(device["krr"]["accuracy"]), f"{distill['n_samples']} samples"])
     rows.append(["device full training from the coreset (onnxruntime)", _acc(device["full"]["accuracy"]),
                  f"{results['config']['device_epochs']} epochs"])
+    heard, learned = results.get("listen"), results.get("learn")
+    if heard:
+        rows.append(["device listen: keywords found in a stream (unseen voices)", f"{heard['hits']}/{heard['words']}",
+                     f"{heard['false_accepts']} false accepts"])
+    if learned:
+        rows.append([f"device learn: new word '{learned['new_word']}' from {learned['n_new']} clips of an unseen voice",
+                     _acc(learned["new_class_accuracy"]), f"old words {_acc(learned['old_class_accuracy_before'])} → "
+                     f"{_acc(learned['old_class_accuracy_after'])}"])
     rows.append(["storage: audio / features / coreset", f"{results['synthesise']['audio_mb']:.1f} MB / "
                  f"{results['features']['features_mb']:.1f} MB / {distill['coreset_kb']:.0f} KB", f"coreset {c}/class"])
     return rows
@@ -71,6 +79,9 @@ def write(run: Run) -> dict[str, Any]:
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text(markdown)
     tmp.replace(report)
+    from edgedistill.progress import say
+
+    say(f"  report: {report} with {len(paths)} plots in {plots}", run.progress)
     return {"report": str(report), "machine": run.results.get("machine"), **{k: str(p) for k, p in paths.items()}}
 
 
@@ -83,8 +94,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
     gap = {b: (core[b]["accuracy"] - rand[b]["accuracy"]) * 100 for b in budgets}
     full = train["full"]
     chosen = str(train["chosen"]["ipc"])
-    timed = [name for name in ("synthesise", "features", "distill", "train", "export", "device", "bench")
-             if isinstance(r.get(name), dict)]
+    timed = [name for name in stage_names() if name != "report" and isinstance(r.get(name), dict)]
     loads = [r[name]["load_average"][0] for name in timed if r[name].get("load_average")]
     walls = "; ".join(f"{n} {r[n]['seconds']:.0f} ({r[n].get('cpu_seconds', 0):.0f})" for n in timed)
     al = train.get("active_learning")
@@ -121,6 +131,7 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"Trained as a phone or Pi would, from the {chosen}/class coreset with onnxruntime only: the closed-form `krr` mode scores "
         f"{device['krr']['accuracy'] * 100:.1f} % (fit in {device['krr']['train_seconds'] * 1000:.0f} ms) and `full` training of a small "
         f"CNN through the bundle's train-step graph {device['full']['accuracy'] * 100:.1f} % ({device['full']['train_seconds']:.2f} s).", "",
+        *device_sentences(r),
         markdown_table(["what", "figure", "note"], deploy_rows(r)), "",
         "## Sizes", "",
         f"The exported classifier is {fp32['size_bytes'] / 1024:.0f} KB in {fp32['file']} and {smallest[1]['size_bytes'] / 1024:.0f} KB as "
@@ -146,13 +157,46 @@ def render(run: Run, plots: dict[str, Path]) -> str:
         f"`edgedistill quickstart` with seed {c.seed} on {machine.get('cpus', '?')} CPU cores. Wall (CPU) seconds per stage: "
         f"{walls}; {sum(r[n]['seconds'] for n in timed):.0f} s wall and {sum(r[n].get('cpu_seconds', 0) for n in timed):.0f} "
         f"CPU-seconds before the report. The 1-minute load average was {_span(loads)} at the ends of the stages "
-        "(the machine's other work: wall times grow with it, CPU-seconds hardly). "
+        "(this run's own workers count in it, up to 2; what is above that is the machine's other work: wall times grow "
+        "with it, CPU-seconds hardly). "
         "Training and RFAD jobs run one torch thread each with deterministic algorithms, so the same seed gives the same "
         "tables on the same machine; timings are not part of the tables.", "",
         "Artifacts: `audio/` clips, `features/` feature cache, `coresets/` one RFAD coreset per budget, `models/` cnn4 runs, "
         "`export/` ONNX/TFLite files and the device bundle, `device/` device-trained models, `stages/` and `jobs/` each "
         "step's figures (JSON), `report.json` all of them.", ""]
     return "\n".join(lines)
+
+
+def device_sentences(r: dict[str, Any]) -> list[str]:
+    """One plain sentence for `listen` and one for `learn` (each when the run has it), each followed by a blank line."""
+    lines = []
+    heard, learned = r.get("listen"), r.get("learn")
+    if heard:
+        repeats = r["config"].get("listen_repeats", 1)
+        timing = (f"; a found word's detection sits {heard['timing_error_median_s']:.2f} s (median) from the word's centre"
+                  if heard.get("timing_error_median_s") is not None else "")
+        lines += [f"**Listening.** In a {heard['duration_s']:.0f} s stream of changing background noise in which voices the "
+                  f"model never trained on say each keyword {repeats} time{'s' if repeats > 1 else ''}, `device listen` with the "
+                  f"exported model (thresholds calibrated on {heard['calibration']['background_hours'] * 60:.0f} minutes of other "
+                  f"noise by `device calibrate`) found {heard['hits']} of {heard['words']} words and raised "
+                  f"{heard['false_accepts']} false accept{'s' if heard['false_accepts'] != 1 else ''} "
+                  f"({heard['false_accepts_on_words']} on a word taken for another keyword, {heard['false_accepts_in_noise']} in "
+                  f"noise){timing}, using {heard['real_time_factor'] * 100:.1f} % of one core in real time.", ""]
+    if learned:
+        lines += [f"**Learning a new word.** A new user whose voice (espeak-ng {learned['user_voice']}) spoke none of the "
+                  f"training clips recorded \"{learned['new_word']}\" {learned['n_new']} times; `device learn` added it to the "
+                  f"`{learned['mode']}` device model in {learned['train_seconds'] * 1000:.0f} ms, replaying the coreset "
+                  f"({learned['n_replay']} samples) so the old words are not forgotten: the test speakers' \"{learned['new_word']}\" "
+                  f"is recognised {learned['new_class_accuracy'] * 100:.1f} % of the time ({learned['n_eval_new']} clips), and "
+                  f"accuracy on the old words went from {learned['old_class_accuracy_before'] * 100:.1f} % to "
+                  f"{learned['old_class_accuracy_after'] * 100:.1f} %.", ""]
+    return lines
+
+
+def stage_names() -> list[str]:
+    from edgedistill.quickstart import STAGES
+
+    return [stage.name for stage in STAGES]
 
 
 def plot_curve(results: dict[str, Any], path: Path) -> None:

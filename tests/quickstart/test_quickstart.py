@@ -18,7 +18,7 @@ pytest.importorskip("espeakng_loader")
 EXPECTED = {
     "quickstart.json", "report.json", "report.md",
     "stages/synthesise.json", "stages/features.json", "stages/distill.json", "stages/train.json", "stages/export.json",
-    "stages/device.json", "stages/bench.json", "stages/report.json",
+    "stages/device.json", "stages/listen.json", "stages/learn.json", "stages/bench.json", "stages/report.json",
     "audio/manifest.csv", "audio/*.json", "audio/*/*.wav",
     "features/*",
     "coresets/ipc1/*", "coresets/ipc2/*",
@@ -30,6 +30,8 @@ EXPECTED = {
     "export/classifier/meta.json", "export/classifier/model.fp32.onnx", "export/classifier/model.int8.onnx",
     "export/bundle/*", "export/bundle/*/*",
     "device/krr/*", "device/full/*",
+    "listen/stream.wav", "listen/truth.json", "listen/background/noise.wav",
+    "learn/user/seven/user_0[0-4].wav", "learn/eval.npz", "learn/model/*",
     "plots/curve.png", "plots/latency.png", "plots/coreset.png", "plots/confusion.png",
 }
 
@@ -69,8 +71,13 @@ def test_every_output_file(quickstart_run):
         assert read_meta(out / "device" / mode).schema == "edgedistill.device-model"
     for plot in ("curve", "latency", "coreset", "confusion"):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "learn" / "user" / "seven").glob("*.wav"))) == 5
+    assert read_meta(out / "learn" / "model").schema == "edgedistill.device-model"
+    assert read_meta(out / "learn" / "model").labels == [*read_meta(out / "device" / "krr").labels, "seven"]
+    assert "thresholds" in json.loads((out / "export" / "classifier" / "meta.json").read_text())["detector"]
     report = (out / "report.md").read_text()
-    for section in ("## The learning curve", "## On the device", "## Sizes", "## Latency", "plots/curve.png"):
+    for section in ("## The learning curve", "## On the device", "**Listening.**", "**Learning a new word.**", "## Sizes",
+                    "## Latency", "plots/curve.png"):
         assert section in report, section
     assert report.index("plots/curve.png") < report.index("plots/latency.png")  # the curve is what a reader sees first
     saved = json.loads((out / "report.json").read_text())
@@ -79,7 +86,7 @@ def test_every_output_file(quickstart_run):
 
 
 def test_figures_are_sane(quickstart_run):
-    _, r = quickstart_run
+    out, r = quickstart_run
     curve = r["train"]["curve"]
     for kind in ("coreset", "random"):
         assert set(curve[kind]) == {"1", "2"}
@@ -97,6 +104,16 @@ def test_figures_are_sane(quickstart_run):
     assert "bundle audio.fp32.onnx (raw PCM in)" in r["bench"]["files"]
     for mode in ("krr", "full"):
         assert 0.0 <= r["device"][mode]["accuracy"] <= 1.0
+    heard = r["listen"]
+    assert heard["words"] == 4 * 2 and heard["hits"] + heard["misses"] == heard["words"]
+    assert heard["false_accepts"] == heard["false_accepts_on_words"] + heard["false_accepts_in_noise"] >= 0
+    assert heard["duration_s"] > heard["words"] * 1.5 and 0 < heard["real_time_factor"] < 1
+    learned = r["learn"]
+    assert learned["new_word"] == "seven" and learned["n_new"] == 5 and learned["n_replay"] == 8
+    assert learned["user_voice"] not in {s["voice"] for s in json.loads((out / "audio" / "synth.json").read_text())["speakers"]}
+    for key in ("old_class_accuracy_before", "old_class_accuracy_after", "new_class_accuracy"):
+        assert 0.0 <= learned[key] <= 1.0, key
+    assert learned["n_eval_new"] >= 1 and learned["n_eval_old"] == r["features"]["test"]
 
 
 def test_tables_hold_only_seeded_figures(quickstart_run):
@@ -154,6 +171,37 @@ def test_an_interrupted_train_stage_reuses_its_finished_jobs(quickstart_run, tmp
     assert again["train"]["curve"]["random"]["1"]["accuracy"] == first["train"]["curve"]["random"]["1"]["accuracy"]
 
 
+def test_the_stream_holds_its_words_where_the_truth_says(quickstart_run):
+    """Every word span is louder than the noise before it (SNR >= 10 dB) and the words never overlap."""
+    import numpy as np
+
+    from edgedistill.device.audio import read_wav
+
+    out, _ = quickstart_run
+    audio, rate = read_wav(out / "listen" / "stream.wav")
+    truth = json.loads((out / "listen" / "truth.json").read_text())["words"]
+    assert sorted(w["word"] for w in truth) == sorted(["yes", "no", "up", "down"] * 2)
+    for before, word in zip([None, *truth], truth):
+        assert before is None or word["start_s"] - before["end_s"] >= 1.5
+        span = audio[int(word["start_s"] * rate):int(word["end_s"] * rate)]
+        noise = audio[int((word["start_s"] - 0.6) * rate):int((word["start_s"] - 0.1) * rate)]
+        assert np.sqrt(np.mean(span**2)) > 1.5 * np.sqrt(np.mean(noise**2)), word
+
+
+def test_detections_are_scored_against_the_word_positions():
+    from edgedistill.quickstart.listening import score_detections
+
+    truth = [{"word": "yes", "start_s": 2.0, "end_s": 2.6}, {"word": "no", "start_s": 5.0, "end_s": 5.4},
+             {"word": "up", "start_s": 8.0, "end_s": 8.4}]
+    events = [{"label": "yes", "start_s": 1.9, "end_s": 2.9},  # centre 2.4, word centre 2.3: a hit, 0.1 s late
+              {"label": "go", "start_s": 4.7, "end_s": 5.7},  # on "no" with the wrong label
+              {"label": "up", "start_s": 11.0, "end_s": 12.0}]  # in noise, and "up" is missed
+    score = score_detections(events, truth)
+    assert (score["hits"], score["misses"], score["false_accepts"]) == (1, 2, 2)
+    assert (score["false_accepts_on_words"], score["false_accepts_in_noise"]) == (1, 1)
+    assert score["timing_error_median_s"] == 0.1 and score["timing_error_mean_signed_s"] == 0.1
+
+
 def test_stage_seeds_differ_and_repeat():
     from pathlib import Path
 
@@ -177,6 +225,8 @@ def test_config_checks():
         QuickstartConfig(budgets=(0, 2))
     with pytest.raises(ValueError, match="targets"):
         QuickstartConfig(targets=("bundle",))
+    with pytest.raises(ValueError, match="new_word"):
+        QuickstartConfig(new_word="yes")
 
 
 def test_a_quickstart_run_folder_names_its_bundle_inputs(quickstart_run):
