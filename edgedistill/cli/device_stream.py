@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         step: Annotated[Optional[Path], typer.Option("--step", help="full mode: train-step export for the new label set (`device build-step`).")] = None,
         eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Held-out labelled data (WAV class folders or a feature set) scored before and after.")] = None,
         eval_split: Annotated[Optional[str], typer.Option("--eval-split", help="Split of a feature set --eval.")] = None,
-        reg: Annotated[Optional[float], typer.Option("--reg", help="krr: ridge relative to mean(diag K) [0.1 when a class is added, else the model's].")] = None,
+        reg: Annotated[Optional[float], typer.Option("--reg", help="krr: ridge relative to mean(diag K) [when a class is added: chosen on the device by leave-one-out on the replay rows; else the model's].")] = None,
         epochs: Annotated[Optional[int], typer.Option("--epochs", help="head/full: epochs [the model's: 100 / 30].")] = None,
         lr: Annotated[Optional[float], typer.Option("--lr", help="head/full: Adam learning rate [the model's: 1e-2 / 3e-3].")] = None,
         new_weight: Annotated[Optional[float], typer.Option("--new-weight", help="How many replay classes a new class's clips weigh (they are repeated to that size) [krr 2, head/full 1].")] = None,

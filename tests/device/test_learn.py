@@ -137,3 +137,23 @@ def test_no_forgetting_with_distilled_coreset_replay(mode, tmp_path, split_toy, 
     assert result["n_replay"] == 15 and result["new_classes"] == ["class3"]
     assert result["old_class_drop_points"] <= MAX_OLD_DROP_POINTS
     assert result["new_class_accuracy"] >= MIN_NEW_ACCURACY
+
+
+def test_krr_ridge_choice_keeps_replay_leave_one_out_accuracy():
+    """choose_ridge takes the largest ridge whose replay LOO accuracy stays within the tolerance."""
+    from edgedistill.device import krr
+    from edgedistill.device.learn import RIDGE_LOO_TOLERANCE, RIDGE_MAX, choose_ridge
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 32)) * 3
+    y = np.repeat(np.arange(4), 12)
+    separable = centres[y] + rng.normal(size=(48, 32)) * 0.1
+    targets = krr.regression_targets(y, 4)
+    reg, scores = choose_ridge(separable, targets, y, 36, 1e-4)
+    assert reg == pytest.approx(RIDGE_MAX) and list(scores) == ["0.0001", "0.001", "0.01", "0.1"]
+    # rows of very different norms: a large ridge shrinks the small ones to the mean, their LOO fails
+    scaled = separable * np.repeat([1e-3, 1e-3, 1.0, 1.0], 12)[:, None] + rng.normal(size=(48, 32)) * 1e-4
+    reg, scores = choose_ridge(scaled, targets, y, 36, 1e-4)
+    floor = scores["0.0001"] - RIDGE_LOO_TOLERANCE
+    assert reg < RIDGE_MAX and scores[f"{reg:g}"] >= floor
+    assert all(score < floor for key, score in scores.items() if float(key) > reg)
