@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from rank_script import run_ranks  # noqa: E402
 from rfad_scale import make_cache  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -77,16 +77,7 @@ if distributed.is_main():
 def run(kind: str, cache: Path, world: int, count: int, threads: int) -> dict:
     script = Path(tempfile.mkdtemp()) / "rank.py"
     script.write_text(RANK)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    if world == 1:
-        cmd = [sys.executable, str(script)]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world), str(script)]
-    out = subprocess.run(cmd + [kind, str(cache), str(count), str(threads)], capture_output=True, text=True, env=env,
-                         check=False)
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_ranks(script, world, [kind, cache, count, threads], threads)
 
 
 def main() -> None:

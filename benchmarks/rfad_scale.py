@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from rank_script import run_ranks  # beside this script
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,15 +60,7 @@ def make_cache(root: Path, shape: tuple[int, int]) -> Path:
 def run(cache: Path, world: int, steps: int, threads: int) -> float:
     script = Path(tempfile.mkdtemp()) / "rank.py"
     script.write_text(RANK)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    if world == 1:
-        cmd = [sys.executable, str(script)]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world), str(script)]
-    out = subprocess.run(cmd + [str(cache), str(steps), str(threads)], capture_output=True, text=True, env=env, check=False)
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"] / steps
+    return run_ranks(script, world, [cache, steps, threads], threads)["seconds"] / steps
 
 
 def main() -> None:

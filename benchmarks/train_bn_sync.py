@@ -23,10 +23,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from rank_script import run_ranks  # beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,13 +85,7 @@ if world > 1:
 def run(model: str, mode: str, world: int, steps: int) -> dict:
     script = Path(tempfile.mkdtemp()) / "rank.py"
     script.write_text(RANK)
-    cmd = [sys.executable, str(script)] if world == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world), str(script)]
-    out = subprocess.run(cmd + [model, mode, str(steps)], capture_output=True, text=True, check=False,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_ranks(script, world, [model, mode, steps])
 
 
 def main() -> None:

@@ -46,15 +46,34 @@ def regression_targets(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes)[np.asarray(y, dtype=np.int64)] - 1.0 / n_classes
 
 
+@dataclass(frozen=True)
+class KernelEig:
+    """K = ΦΦᵀ of a fit's rows, decomposed once: fits at several ridges share it (`solve`)."""
+
+    phi: np.ndarray  # (M, D) float64
+    evals: np.ndarray
+    evecs: np.ndarray
+    mean_diag: float
+
+    @classmethod
+    def of(cls, phi_c: np.ndarray) -> "KernelEig":
+        phi = np.asarray(phi_c, dtype=np.float64)
+        if not np.all(np.isfinite(phi)):
+            raise ValueError("random features contain NaN or inf; the training features are corrupt")
+        kernel = phi @ phi.T
+        evals, evecs = np.linalg.eigh(kernel)
+        return cls(phi, evals, evecs, max(float(np.mean(np.diag(kernel))), 1e-30))
+
+
 def krr_fit(phi_c: np.ndarray, targets: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form KRR. phi_c (M, D), targets (M, C). Returns (W (D, C), leave-one-out predictions (M, C)), float64."""
-    phi = np.asarray(phi_c, dtype=np.float64)
-    if not np.all(np.isfinite(phi)):
-        raise ValueError("random features contain NaN or inf; the training features are corrupt")
-    kernel = phi @ phi.T
-    ridge = reg * max(float(np.mean(np.diag(kernel))), 1e-30)
-    evals, evecs = np.linalg.eigh(kernel)
-    inv_evals = 1.0 / (np.maximum(evals, 0.0) + ridge)
+    return solve(KernelEig.of(phi_c), targets, reg)
+
+
+def solve(eig: KernelEig, targets: np.ndarray, reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """`krr_fit` on an already decomposed kernel: (W (D, C), leave-one-out predictions (M, C))."""
+    phi, evals, evecs = eig.phi, eig.evals, eig.evecs
+    inv_evals = 1.0 / (np.maximum(evals, 0.0) + reg * eig.mean_diag)
     alpha = evecs @ (inv_evals[:, None] * (evecs.T @ targets))
     inv_diag = (evecs ** 2) @ inv_evals
     loo = targets - alpha / inv_diag[:, None]

@@ -136,14 +136,14 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
         targets = krr.regression_targets(y, n_classes)
         if old_replay is not None and old_replay.y_soft is not None:
             targets[: len(replay_y)] = _widen_soft(old_replay.y_soft, n_classes)
-        phi = krr.features_of(session, x, config.batch_size)
+        eig = krr.KernelEig.of(krr.features_of(session, x, config.batch_size))
         ridges: dict[str, float] = {}
         if chooses_ridge and len(replay_y):
-            reg, ridges = choose_ridge(phi, targets, y, len(replay_y), config.reg)
+            reg, ridges = choose_ridge(eig, targets, y, len(replay_y), config.reg)
             config = make_config(mode, {**options, "reg": reg})
             log(f"learn krr: ridge {reg:g} (leave-one-out accuracy on the replay rows by ridge: "
                 + ", ".join(f"{k} {v:.2f}" for k, v in ridges.items()) + ")")
-        w, loo = krr.krr_fit(phi, targets, config.reg)
+        w, loo = krr.solve(eig, targets, config.reg)
         params = {"w": w, "scale": np.array(krr.platt_scale(loo, y))}
         logits_fn = krr.krr_logits(session, params)
         graphs = {"features": model / graph_dir_files["features"]}
@@ -199,7 +199,7 @@ def learn(model: str | Path, new: str | Path, out: str | Path, *, replay: str | 
     return path, summary
 
 
-def choose_ridge(phi: np.ndarray, targets: np.ndarray, y: np.ndarray, n_replay: int, base: float) -> tuple[float, dict[str, float]]:
+def choose_ridge(eig: krr.KernelEig, targets: np.ndarray, y: np.ndarray, n_replay: int, base: float) -> tuple[float, dict[str, float]]:
     """The largest ridge base x 10^k (k >= 0, at most RIDGE_MAX) whose leave-one-out accuracy on the
     first `n_replay` rows (the replay: old classes) stays within RIDGE_LOO_TOLERANCE of base's.
 
@@ -210,7 +210,7 @@ def choose_ridge(phi: np.ndarray, targets: np.ndarray, y: np.ndarray, n_replay: 
         candidates.append(candidates[-1] * 10)
     scores: dict[str, float] = {}
     for reg in candidates:
-        _, loo = krr.krr_fit(phi, targets, reg)
+        _, loo = krr.solve(eig, targets, reg)
         scores[f"{reg:g}"] = float(np.mean(loo[:n_replay].argmax(1) == y[:n_replay]))
     floor = scores[f"{base:g}"] - RIDGE_LOO_TOLERANCE
     chosen = max(reg for reg in candidates if scores[f"{reg:g}"] >= floor)

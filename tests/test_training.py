@@ -48,9 +48,21 @@ def test_same_seed_same_weights_other_seed_differs(splits, toy_featureset):
     assert not all(torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
 
 
-def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset):
+def _killed_after_epoch(epoch: int, monkeypatch, run) -> None:
+    """run() is killed (KeyboardInterrupt) once the progress bar reports `epoch` completed."""
     import edgedistill.progress as progress_module
 
+    def interrupt(self, completed, **fields):
+        if completed == epoch:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(progress_module.progress, "update", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            run()
+
+
+def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset):
     train, valid = splits["train"], splits["valid"]
     ckpt = tmp_path / "run.ckpt.safetensors"
     config = dataclasses.replace(FAST, epochs=4)
@@ -58,14 +70,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset)
     kwargs = dict(model_kwargs=SMALL, valid=(valid.x, valid.y), progress=False)
     straight = train_model(*args, **kwargs)
 
-    def interrupt(self, completed, **fields):  # the run is killed once epoch 2's checkpoint is on disk
-        if completed == 2:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(progress_module.progress, "update", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train_model(*args, **kwargs, checkpoint=ckpt)
+    _killed_after_epoch(2, monkeypatch, lambda: train_model(*args, **kwargs, checkpoint=ckpt))  # epoch 2's checkpoint is on disk
     resumed = train_model(*args, **kwargs, checkpoint=ckpt, resume=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     assert resumed.history == straight.history
@@ -78,8 +83,6 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, splits, toy_featureset)
 def test_sparse_validation_scores_and_checkpoints_only_its_epochs(tmp_path, monkeypatch, splits, toy_featureset):
     """validations=2 over 6 epochs: epochs 3 and 6 are scored and checkpointed; a run killed in
     epoch 5 resumes from epoch 3's checkpoint and ends exactly as an uninterrupted run."""
-    import edgedistill.progress as progress_module
-
     train, valid = splits["train"], splits["valid"]
     config = dataclasses.replace(FAST, epochs=6, validations=2)
     assert [e for e in range(1, 7) if config.validated(e, 6)] == [3, 6]
@@ -90,14 +93,7 @@ def test_sparse_validation_scores_and_checkpoints_only_its_epochs(tmp_path, monk
     assert [h["epoch"] for h in straight.history if "valid_accuracy" in h] == [3, 6]
     ckpt = tmp_path / "run.ckpt.safetensors"
 
-    def interrupt(self, completed, **fields):
-        if completed == 5:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(progress_module.progress, "update", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train_model(*args, **kwargs, checkpoint=ckpt)
+    _killed_after_epoch(5, monkeypatch, lambda: train_model(*args, **kwargs, checkpoint=ckpt))
     from safetensors import safe_open
 
     with safe_open(str(ckpt), framework="pt") as handle:

@@ -117,6 +117,21 @@ class Run:
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
+    def say(self, message: str) -> None:
+        """One indented status line under the stage's header (silent when the run is quiet)."""
+        from edgedistill.progress import say
+
+        say(f"  {message}", self.progress)
+
+    @staticmethod
+    def clear(*folders: Path) -> None:
+        """Remove what an interrupted stage left (artifact writers never overwrite a folder)."""
+        import shutil
+
+        for folder in folders:
+            if folder.exists():
+                shutil.rmtree(folder)
+
     def seed(self, stage: str, *parts: int) -> int:
         """A seed of its own for each stage (and job), derived from the run's seed: stages rerun
         alone draw what they drew in the full run."""

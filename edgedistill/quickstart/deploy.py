@@ -31,12 +31,12 @@ def export(run: Run) -> dict[str, Any]:
     coreset_dir = Path(run.results["distill"]["budgets"][ipc]["out"])
     out, bundle = run.path("export", "classifier"), run.path("export", "bundle")
     if not (out / "meta.json").exists():
-        _clear(out)
+        run.clear(out)
         export_artifact(model_dir, out, ExportConfig(target=",".join(c.targets), int8=c.int8), calibration=coreset_dir,
-                        eval_data=run.path("features"), progress=_say(run))
+                        eval_data=run.path("features"), progress=run.say)
     if not (bundle / "meta.json").exists():  # ONNX + ORT for apps (the TFLite files are in export/classifier)
-        _clear(bundle)
-        write_bundle(model_dir, bundle, coreset=coreset_dir, progress=_say(run),
+        run.clear(bundle)
+        write_bundle(model_dir, bundle, coreset=coreset_dir, progress=run.say,
                      config=BundleConfig(formats=("onnx",), int8=c.int8, seed=run.seed("bundle")))
     meta = read_meta(out)
     bundle_files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
@@ -61,11 +61,11 @@ def device_train(run: Run) -> dict[str, Any]:
             meta = read_meta(out)
             figures[mode] = {"out": str(out), **meta.metrics}
             continue
-        _clear(out)
+        run.clear(out)
         _, summary = train(mode, graph, e["coreset_dir"], out, eval_data=run.path("features"), eval_split="test",
                            options=options[mode], backend="onnxruntime")
         figures[mode] = summary
-        _note(run, f"device {mode}: test accuracy {summary['accuracy'] * 100:.1f} % (trained in {summary['train_seconds']:.2f} s)")
+        run.say(f"device {mode}: test accuracy {summary['accuracy'] * 100:.1f} % (trained in {summary['train_seconds']:.2f} s)")
     return figures
 
 
@@ -82,7 +82,7 @@ def bench(run: Run) -> dict[str, Any]:
         rows[name] = {k: result[k] for k in ("backend", "p50_ms", "p90_ms", "p99_ms")}
         rows[name]["size_bytes"] = path.stat().st_size
         rows[name]["file"] = str(path.relative_to(run.out))
-        _note(run, f"bench {name}: p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms ({result['backend']})")
+        run.say(f"bench {name}: p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms ({result['backend']})")
     return {"files": rows}
 
 
@@ -94,27 +94,3 @@ def _files(out: Path, extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "file": name, "size_bytes": (out / name).stat().st_size, "batch": entry.get("batch"),
             **{k: entry["validation"].get(k) for k in ("accuracy", "top1_agreement", "max_abs_diff", "n")}}
     return files
-
-
-def _clear(*folders: Path) -> None:
-    """Remove what an interrupted stage left (artifact writers never overwrite a folder)."""
-    import shutil
-
-    for folder in folders:
-        if folder.exists():
-            shutil.rmtree(folder)
-
-
-def _note(run: Run, message: str) -> None:
-    from edgedistill.progress import say
-
-    say(f"  {message}", run.progress)
-
-
-def _say(run: Run):
-    """A status-line callback for the export steps (None when the run is quiet)."""
-    if not run.progress:
-        return None
-    from edgedistill.progress import say
-
-    return lambda message: say(f"  {message}")

@@ -53,7 +53,7 @@ def distill(run: Run) -> dict[str, Any]:
              "rfad": {"ipc": ipc, "steps": c.rfad_steps, "batch_size": c.rfad_batch, "time_pool": c.rfad_time_pool,
                       "init": c.rfad_init, "seed": run.seed("distill", ipc), "eval_every": max(10, c.rfad_steps // 6)}}
             for ipc in c.budgets]
-    done = jobs.run_jobs(run.out, "distill", todo, jobs.distil, c.workers, _say(run))
+    done = jobs.run_jobs(run.out, "distill", todo, jobs.distil, c.workers, run.say)
     return {"budgets": {str(job["ipc"]): done[job["key"]] for job in todo}}
 
 
@@ -85,7 +85,7 @@ def train(run: Run) -> dict[str, Any]:
         todo.append({**common, "key": f"al-{c.al_strategy}", "strategy": c.al_strategy, "budgets": al_budgets,
                      "initial": n_classes, "rounds": c.al_rounds, "seed": run.seed("al"), "cost": 100,
                      "train": train_config(run.seed("train", 0))})
-    done = jobs.run_jobs(run.out, "train", todo, _work, c.workers, _say(run))
+    done = jobs.run_jobs(run.out, "train", todo, _work, c.workers, run.say)
     curve = {}
     for kind in ("coreset", "random"):
         curve[kind] = {}
@@ -104,9 +104,3 @@ def train(run: Run) -> dict[str, Any]:
 
 def _work(job: dict[str, Any]) -> dict[str, Any]:
     return jobs.active_learning(job) if "strategy" in job else jobs.train(job)
-
-
-def _say(run: Run):
-    from edgedistill.progress import say
-
-    return lambda message: say(f"  {message}", run.progress)

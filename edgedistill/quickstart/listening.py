@@ -55,7 +55,7 @@ def listen(run: Run) -> dict[str, Any]:
     config = detector_config_from(predictor, {"hop_s": HOP_S})
     summary = run_listen(predictor, wav_chunks(stream, rate), config)
     score = score_detections(summary["events"], truth)
-    _say(run, f"listen: {score['hits']}/{len(truth)} words found, {score['false_accepts']} false accepts in "
+    run.say(f"listen: {score['hits']}/{len(truth)} words found, {score['false_accepts']} false accepts in "
               f"{summary['duration_s']:.0f} s (real-time factor {summary['real_time_factor']})")
     return {"stream": str(stream), "model": str(model), "duration_s": summary["duration_s"], "words": len(truth), **score,
             "calibration": calibration, "detector": summary["detector"], "windows": summary["windows"],
@@ -98,7 +98,7 @@ def write_stream(run: Run, stream: Path, truth_file: Path, rate: int) -> None:
     words = [w for _ in range(c.listen_repeats) for w in c.words]
     words = [words[i] for i in rng.permutation(len(words))]
     items = [(word, speakers[i % len(speakers)]) for i, word in enumerate(words)]
-    _say(run, f"listen: synthesising {len(items)} keywords spoken by {len(speakers)} unseen voices")
+    run.say(f"listen: synthesising {len(items)} keywords spoken by {len(speakers)} unseen voices")
     speech = render_fresh(items, run.seed("listen", 1), bare=True, sample_rate=rate)
     starts, t = [], LEAD_S
     for clip in speech:
@@ -165,9 +165,3 @@ def score_detections(events: list[dict[str, Any]], truth: list[dict[str, Any]]) 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
     return x / max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 1e-12)
-
-
-def _say(run: Run, message: str) -> None:
-    from edgedistill.progress import say
-
-    say(f"  {message}", run.progress)

@@ -36,15 +36,12 @@ def learn(run: Run) -> dict[str, Any]:
     if (out / "meta.json").exists():  # finished before an interruption
         summary = {"out": str(out), **read_meta(out).metrics}
     else:
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
+        run.clear(out)
         _, summary = device_learn(base, user, out, replay=run.results["export"]["coreset_dir"], eval_data=evaluation,
-                                  backend="onnxruntime", threads=1, log=lambda m: _say(run, f"learn: {m}"))
+                                  backend="onnxruntime", threads=1, log=lambda m: run.say(f"learn: {m}"))
     keys = ("old_class_accuracy_before", "old_class_accuracy_after", "new_class_accuracy", "n_eval_old", "n_eval_new",
             "train_seconds", "load_seconds")
-    _say(run, f"learn: '{run.config.new_word}' from {run.config.new_clips} clips of {voice}: new word "
+    run.say(f"learn: '{run.config.new_word}' from {run.config.new_clips} clips of {voice}: new word "
               f"{summary['new_class_accuracy'] * 100:.1f} %, old words {summary['old_class_accuracy_before'] * 100:.1f} -> "
               f"{summary['old_class_accuracy_after'] * 100:.1f} %")
     return {"mode": MODE, "model": str(base), "out": str(out), "new_word": run.config.new_word, "user_voice": voice,
@@ -76,7 +73,7 @@ def _prepare(run: Run, base: Path, user: Path, evaluation: Path) -> str:
     listeners = test_speakers(cast)
     per_word = max(1, round(len(old.y) / len(old.labels)))
     items = [(c.new_word, speaker)] * c.new_clips + [(c.new_word, listeners[i % len(listeners)]) for i in range(per_word)]
-    _say(run, f"learn: synthesising '{c.new_word}' {c.new_clips} times by an unseen voice ({speaker.voice}) "
+    run.say(f"learn: synthesising '{c.new_word}' {c.new_clips} times by an unseen voice ({speaker.voice}) "
               f"and {per_word} times by the test speakers")
     clips = render_fresh(items, run.seed("learn", 1), sample_rate=config.sample_rate, clip_seconds=config.clip_seconds)
     folder = user / c.new_word
@@ -90,9 +87,3 @@ def _prepare(run: Run, base: Path, user: Path, evaluation: Path) -> str:
     save_samples(evaluation, np.concatenate([old.x, new_x]), np.concatenate([old.y, np.full(len(new_x), len(old.labels))]),
                  labels, config, info={"old": "test split of the features", "new": f"'{c.new_word}' by the test speakers"})
     return speaker.voice
-
-
-def _say(run: Run, message: str) -> None:
-    from edgedistill.progress import say
-
-    say(f"  {message}", run.progress)

@@ -149,11 +149,11 @@ def test_krr_ridge_choice_keeps_replay_leave_one_out_accuracy():
     y = np.repeat(np.arange(4), 12)
     separable = centres[y] + rng.normal(size=(48, 32)) * 0.1
     targets = krr.regression_targets(y, 4)
-    reg, scores = choose_ridge(separable, targets, y, 36, 1e-4)
+    reg, scores = choose_ridge(krr.KernelEig.of(separable), targets, y, 36, 1e-4)
     assert reg == pytest.approx(RIDGE_MAX) and list(scores) == ["0.0001", "0.001", "0.01", "0.1"]
     # rows of very different norms: a large ridge shrinks the small ones to the mean, their LOO fails
     scaled = separable * np.repeat([1e-3, 1e-3, 1.0, 1.0], 12)[:, None] + rng.normal(size=(48, 32)) * 1e-4
-    reg, scores = choose_ridge(scaled, targets, y, 36, 1e-4)
+    reg, scores = choose_ridge(krr.KernelEig.of(scaled), targets, y, 36, 1e-4)
     floor = scores["0.0001"] - RIDGE_LOO_TOLERANCE
     assert reg < RIDGE_MAX and scores[f"{reg:g}"] >= floor
     assert all(score < floor for key, score in scores.items() if float(key) > reg)
